@@ -1,0 +1,422 @@
+"""Shared helpers for the Python benchmark scripts in this directory.
+
+Every script measures ``fast_lsh_ann`` against a peer (numpy, FAISS, Spark) in the same
+process and run, and reports the ratio against the issue's target:
+
+* timing: :func:`best_of` (``time.perf_counter``, best of N, garbage collector off while
+  timing, as ``timeit`` does);
+* the environment: :func:`env_info` / :func:`env_line` (CPU model, cores, RAM, versions);
+* data and model: :func:`add_common_args`, :func:`planted`, :func:`make_model` (Spark's
+  benchmark parameters by default: planted near-duplicates 128-d, bucket_length 2.0,
+  5 tables, seed 42);
+* correctness: :class:`Checks` (recorded, printed, and turned into a non-zero exit code at
+  the end; timings are never asserted), :func:`pairs_to_arrays`, :func:`check_distances`;
+* output: :class:`Row` and :func:`finish`, which print the markdown table
+  ``| benchmark | ours | peer | ratio | target | met |`` and write
+  ``benches/python/out/<name>.json``.
+
+The scripts import this module as ``common`` (run them as ``python benches/python/<script>``;
+Python puts the script's directory on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+HERE = Path(__file__).resolve().parent
+OUT_DIR = HERE / "out"
+
+# Spark's benchmark parameters (see /work/shared/SPARK.md, "Why Spark's usual parameters
+# make joins quadratic").
+DEFAULT_DIM = 128
+DEFAULT_NOISE = 0.05
+DEFAULT_DATA_SEED = 0
+DEFAULT_BUCKET_LENGTH = 2.0
+DEFAULT_TABLES = 5
+DEFAULT_MODEL_SEED = 42
+
+
+# --------------------------------------------------------------------------- timing
+
+
+@dataclasses.dataclass
+class Timing:
+    """All wall-clock times of one measured call, in seconds."""
+
+    times: list[float]
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.times))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"best_s": self.best, "median_s": self.median, "times_s": self.times}
+
+
+def best_of(fn: Callable[[], T], repeats: int, label: str = "") -> tuple[Timing, T]:
+    """Call ``fn()`` ``repeats`` times; return the times and the last call's result.
+
+    The previous result is released before each call (so two results never coexist), a
+    full collection runs before each call and the collector is off during it.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    times: list[float] = []
+    result: Any = None
+    for i in range(repeats):
+        result = None
+        gc.collect()
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            result = fn()
+            t = time.perf_counter() - t0
+        finally:
+            if was_enabled:
+                gc.enable()
+        times.append(t)
+        if label:
+            log(f"  {label}: run {i + 1}/{repeats}: {fmt_s(t)}")
+    return Timing(times), result
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def fmt_s(seconds: float) -> str:
+    if seconds >= 100:
+        return f"{seconds:.0f} s"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.1f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+def fmt_rate(x: float, unit: str) -> str:
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if x >= scale:
+            return f"{x / scale:.2f} {prefix}{unit}"
+    return f"{x:.1f} {unit}"
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def env_info() -> dict[str, Any]:
+    """The machine and the versions the numbers were measured with."""
+    try:
+        import psutil
+
+        physical = psutil.cpu_count(logical=False)
+        ram_gb = psutil.virtual_memory().total / 2**30
+    except ImportError:
+        physical, ram_gb = None, None
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "physical_cores": physical,
+        "ram_gb": round(ram_gb, 1) if ram_gb else None,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "faiss": _version("faiss-cpu"),
+        "pyspark": _version("pyspark"),
+        "fast_lsh_ann": _version("fast_lsh_ann"),
+        "threads_env": {
+            k: os.environ[k]
+            for k in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            if k in os.environ
+        },
+    }
+    try:
+        import fast_lsh_ann
+
+        info["fast_lsh_ann"] = getattr(fast_lsh_ann, "__version__", info["fast_lsh_ann"])
+        native = sys.modules.get("fast_lsh_ann._native")
+        info["fast_lsh_ann_native"] = getattr(native, "__file__", None)
+    except ImportError:
+        pass
+    return info
+
+
+def env_line(info: dict[str, Any] | None = None) -> str:
+    i = info if info is not None else env_info()
+    cores = f"{i['logical_cores']} logical"
+    if i.get("physical_cores"):
+        cores += f" / {i['physical_cores']} physical"
+    parts = [
+        f"CPU: {i['cpu']} ({cores} cores)",
+        f"RAM {i['ram_gb']} GB" if i.get("ram_gb") else None,
+        f"Python {i['python']}",
+        f"numpy {i['numpy']}",
+        f"faiss {i['faiss'] or '-'}",
+        f"pyspark {i['pyspark'] or '-'}",
+        f"fast_lsh_ann {i['fast_lsh_ann'] or '-'}",
+        f"threads env {i['threads_env']}" if i.get("threads_env") else None,
+    ]
+    return " | ".join(p for p in parts if p)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (not of child processes such as Spark's JVM)."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 2**20
+
+
+# --------------------------------------------------------------------------- data and model
+
+
+def add_common_args(
+    p: argparse.ArgumentParser, *, n: int, repeats: int, name: str
+) -> argparse.ArgumentParser:
+    """The arguments every script shares; defaults are the issue's sizes and Spark's parameters."""
+    p.add_argument("--n", type=int, default=n, help=f"rows of planted data (default {n:,})")
+    p.add_argument("--dim", type=int, default=DEFAULT_DIM)
+    p.add_argument("--noise", type=float, default=DEFAULT_NOISE, help="planted copy noise sd")
+    p.add_argument("--data-seed", type=int, default=DEFAULT_DATA_SEED)
+    p.add_argument("--bucket-length", type=float, default=DEFAULT_BUCKET_LENGTH)
+    p.add_argument("--tables", type=int, default=DEFAULT_TABLES, help="num_hash_tables")
+    p.add_argument("--seed", type=int, default=DEFAULT_MODEL_SEED, help="model seed")
+    p.add_argument("--repeats", type=int, default=repeats, help="best of N for timed calls")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=OUT_DIR / f"{name}.json",
+        help=f"result JSON (default benches/python/out/{name}.json)",
+    )
+    return p
+
+
+def planted(args: argparse.Namespace, n: int | None = None) -> np.ndarray:
+    """The planted near-duplicate set (``n`` rows, default ``args.n``); row i and row i + n//2 are a pair."""
+    import fast_lsh_ann as fla
+
+    n = args.n if n is None else n
+    t0 = time.perf_counter()
+    X = fla.planted_near_duplicates(n, dim=args.dim, noise=args.noise, seed=args.data_seed)
+    log(
+        f"data: planted_near_duplicates({n:,}, dim={args.dim}, noise={args.noise}, "
+        f"seed={args.data_seed}) {X.dtype} {X.shape}, {X.nbytes / 1e6:.1f} MB "
+        f"in {fmt_s(time.perf_counter() - t0)}"
+    )
+    return X
+
+
+def make_model(args: argparse.Namespace, X: np.ndarray) -> Any:
+    import fast_lsh_ann as fla
+
+    lsh = fla.BucketedRandomProjectionLSH(
+        bucket_length=args.bucket_length, num_hash_tables=args.tables, seed=args.seed
+    )
+    return lsh.fit(X)
+
+
+def model_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "n": args.n,
+        "dim": args.dim,
+        "noise": args.noise,
+        "data_seed": args.data_seed,
+        "bucket_length": args.bucket_length,
+        "num_hash_tables": args.tables,
+        "seed": args.seed,
+        "repeats": args.repeats,
+    }
+
+
+# --------------------------------------------------------------------------- correctness
+
+
+class Checks:
+    """Correctness checks: recorded and printed as they happen; :func:`finish` exits 1 if any failed."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def require(self, name: str, ok: bool, detail: str = "") -> bool:
+        ok = bool(ok)
+        self.items.append({"check": name, "ok": ok, "detail": detail})
+        log(f"check {'ok  ' if ok else 'FAIL'} {name}" + (f": {detail}" if detail else ""))
+        return ok
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [c for c in self.items if not c["ok"]]
+
+
+def pairs_to_arrays(pairs: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A join result ``[(a, b, dist), ...]`` as int64, int64, float64 arrays."""
+    if isinstance(pairs, tuple) and len(pairs) == 3 and all(hasattr(x, "__len__") for x in pairs):
+        a, b, d = pairs  # already column arrays
+        return np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(d, np.float64)
+    n = len(pairs)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+    arr = np.array(pairs, dtype=np.float64).reshape(n, 3)  # row ids < 2**53 are exact
+    return arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64), arr[:, 2]
+
+
+def true_distances(
+    A: np.ndarray, B: np.ndarray, ia: np.ndarray, ib: np.ndarray, chunk: int = 65536
+) -> np.ndarray:
+    """Euclidean distances ``|A[ia] - B[ib]|`` in float64, in chunks."""
+    out = np.empty(len(ia), np.float64)
+    for s in range(0, len(ia), chunk):
+        diff = A[ia[s : s + chunk]].astype(np.float64) - B[ib[s : s + chunk]]
+        out[s : s + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def check_distances(
+    checks: Checks,
+    name: str,
+    A: np.ndarray,
+    B: np.ndarray,
+    ia: np.ndarray,
+    ib: np.ndarray,
+    d: np.ndarray,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> bool:
+    """The returned distances equal the float64 Euclidean distances of the returned rows."""
+    if len(d) == 0:
+        return checks.require(name, True, "no pairs")
+    exact = true_distances(A, B, ia, ib)
+    err = np.abs(d - exact)
+    bad = err > atol + rtol * exact
+    worst = int(np.argmax(err / (atol + rtol * exact)))
+    return checks.require(
+        name,
+        not bad.any(),
+        f"{int(bad.sum())} of {len(d):,} off by more than rtol {rtol:g}; worst: "
+        f"({ia[worst]}, {ib[worst]}) returned {float(d[worst])!r}, exact {float(exact[worst])!r}",
+    )
+
+
+# --------------------------------------------------------------------------- output
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the results table.
+
+    ``ratio`` is always defined so that ``ratio <op> target`` is the issue's goal, and the
+    ``target`` column says which way it is taken (``ours/peer`` or ``peer/ours``).
+    """
+
+    benchmark: str
+    ours: str
+    peer: str
+    ratio: float
+    ratio_def: str  # e.g. "ours/peer time"
+    op: str  # "<=" or ">="
+    target: float
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.target if self.op == "<=" else self.ratio >= self.target
+
+    def markdown(self) -> str:
+        sym = "≤" if self.op == "<=" else "≥"
+        ratio = f"{self.ratio:.3g}" if self.ratio < 1000 else f"{self.ratio:,.0f}"
+        return (
+            f"| {self.benchmark} | {self.ours} | {self.peer} | {ratio} | "
+            f"{self.ratio_def} {sym} {self.target:g} | {'yes' if self.met else 'no'} |"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["met"] = self.met
+        return d
+
+
+TABLE_HEADER = "| benchmark | ours | peer | ratio | target | met |\n|---|---|---|---|---|---|"
+
+
+def finish(
+    name: str,
+    args: argparse.Namespace,
+    rows: Sequence[Row],
+    checks: Checks,
+    env: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Print the table, write the JSON and return the exit code (1 if a check failed)."""
+    log("")
+    log(env_line(env))
+    log(TABLE_HEADER)
+    for r in rows:
+        log(r.markdown())
+    out: Path = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "name": name,
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "argv": sys.argv,
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "env": env,
+        "rows": [r.as_dict() for r in rows],
+        "checks": checks.items,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        **(extra or {}),
+    }
+    out.write_text(json.dumps(doc, indent=2, default=_json_default) + "\n")
+    log(f"\nwrote {out}")
+    if checks.failed:
+        print(f"\n{len(checks.failed)} correctness check(s) FAILED:", file=sys.stderr)
+        for c in checks.failed:
+            print(f"  {c['check']}: {c['detail']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

@@ -1,0 +1,75 @@
+//! The crate's one error type.
+
+use std::fmt;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error from the engine. Cheap to move (one pointer); match on [`Error::kind`].
+#[derive(Debug)]
+pub struct Error(Box<ErrorKind>);
+
+/// What went wrong, with the numbers a user needs to fix it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A parameter is out of its domain (`bucket_length <= 0`, `k < 1`, a NaN threshold, ...).
+    InvalidParameter {
+        /// The parameter's name as the user spells it.
+        name: &'static str,
+        /// What was wrong and what is accepted.
+        detail: String,
+    },
+    /// Rows of the wrong length for this model.
+    DimensionMismatch {
+        /// The model's dimension.
+        expected: usize,
+        /// The input's dimension.
+        got: usize,
+    },
+    /// A NaN or infinite value in an input.
+    NonFinite {
+        /// Which input (`"vectors"`, `"queries"`, ...).
+        input: &'static str,
+        /// Row of the first bad value.
+        row: usize,
+        /// Column of the first bad value.
+        col: usize,
+    },
+}
+
+impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+
+    /// Shorthand for [`ErrorKind::InvalidParameter`].
+    pub fn invalid(name: &'static str, detail: impl Into<String>) -> Self {
+        ErrorKind::InvalidParameter { name, detail: detail.into() }.into()
+    }
+}
+
+impl From<ErrorKind> for Error {
+    fn from(kind: ErrorKind) -> Self {
+        Error(Box::new(kind))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.0 {
+            ErrorKind::InvalidParameter { name, detail } => write!(f, "invalid {name}: {detail}"),
+            ErrorKind::DimensionMismatch { expected, got } => write!(
+                f,
+                "dim mismatch: the model was built for {expected}-dimensional vectors but the input has {got} columns"
+            ),
+            ErrorKind::NonFinite { input, row, col } => write!(
+                f,
+                "{input} contains NaN or inf at row {row}, column {col}; LSH needs finite values (drop or impute them first)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

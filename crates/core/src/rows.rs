@@ -1,0 +1,207 @@
+//! Row-major matrices of `f32` or `f64` vectors, borrowed from any byte owner.
+//!
+//! The engine never copies the caller's vectors to work on them: a [`Rows`] is a
+//! `&[T]` plus a dimension, whether the slice comes from a numpy array, a `Vec` or an mmap.
+
+use crate::error::{Error, ErrorKind, Result};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point element type the engine computes in: `f32` or `f64`.
+///
+/// Hashing and reported distances are always evaluated in `f64` (Spark's arithmetic);
+/// the block kernels that only *screen* candidates run in `T` itself.
+pub trait Element:
+    sealed::Sealed
+    + Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + Default
+    + std::fmt::Debug
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + 'static
+{
+    /// Machine epsilon of `T`, as `f64`, for error bounds of the screening kernels.
+    const EPSILON: f64;
+    /// Widen to `f64` (exact for both types).
+    fn to_f64(self) -> f64;
+    /// Round an `f64` to `T`.
+    fn from_f64(x: f64) -> Self;
+    /// `self * a + b` with one rounding.
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// Neither NaN nor infinite.
+    fn is_finite(self) -> bool;
+    /// Dot products of a packed block of rows against a packed block of columns; see
+    /// [`crate::tile`]. Each type picks its own register blocking.
+    fn tile_dots(
+        a: &crate::tile::PackedRows<Self>,
+        b: &crate::tile::PackedCols<Self>,
+        panels: std::ops::Range<usize>,
+        out: &mut [Self],
+    );
+    /// Columns per packed panel for this type (one 2x256-bit register row).
+    const PANEL: usize;
+}
+
+impl Element for f32 {
+    const EPSILON: f64 = f32::EPSILON as f64;
+    const PANEL: usize = 16;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f32::is_finite(self)
+    }
+    fn tile_dots(
+        a: &crate::tile::PackedRows<Self>,
+        b: &crate::tile::PackedCols<Self>,
+        panels: std::ops::Range<usize>,
+        out: &mut [Self],
+    ) {
+        crate::tile::dots_f32(a, b, panels, out)
+    }
+}
+
+impl Element for f64 {
+    const EPSILON: f64 = f64::EPSILON;
+    const PANEL: usize = 8;
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+    #[inline(always)]
+    fn is_finite(self) -> bool {
+        f64::is_finite(self)
+    }
+    fn tile_dots(
+        a: &crate::tile::PackedRows<Self>,
+        b: &crate::tile::PackedCols<Self>,
+        panels: std::ops::Range<usize>,
+        out: &mut [Self],
+    ) {
+        crate::tile::dots_f64(a, b, panels, out)
+    }
+}
+
+/// A borrowed row-major matrix: `len() * dim()` elements, row `i` at `data[i*dim..(i+1)*dim]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rows<'a, T> {
+    data: &'a [T],
+    dim: usize,
+}
+
+impl<'a, T: Element> Rows<'a, T> {
+    /// View `data` as rows of `dim` elements. Fails when `dim == 0` or the length is not a
+    /// multiple of `dim`.
+    pub fn new(data: &'a [T], dim: usize) -> Result<Self> {
+        if dim == 0 {
+            return Err(Error::invalid("dim", "vectors need at least one dimension"));
+        }
+        if data.len() % dim != 0 {
+            return Err(Error::invalid(
+                "vectors",
+                format!("{} values do not split into rows of {dim}", data.len()),
+            ));
+        }
+        Ok(Rows { data, dim })
+    }
+
+    /// Number of rows.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.data.len() / self.dim
+    }
+
+    /// True when there are no rows.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// Length of each row.
+    #[inline]
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Row `i`.
+    #[inline]
+    pub fn row(&self, i: usize) -> &'a [T] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// All values, row-major.
+    #[inline]
+    pub fn as_slice(&self) -> &'a [T] {
+        self.data
+    }
+
+    /// Check the rows have `expected` columns and only finite values; `input` names them
+    /// in the error. Parallel: this is one pass over memory.
+    pub fn validate(&self, expected: usize, input: &'static str) -> Result<()> {
+        use rayon::prelude::*;
+        if self.dim != expected {
+            return Err(ErrorKind::DimensionMismatch { expected, got: self.dim }.into());
+        }
+        let first_bad = self
+            .data
+            .par_chunks(self.dim * 1024)
+            .enumerate()
+            .find_map_first(|(chunk, values)| {
+                values
+                    .iter()
+                    .position(|v| !v.is_finite())
+                    .map(|at| chunk * 1024 * self.dim + at)
+            });
+        match first_bad {
+            None => Ok(()),
+            Some(at) => Err(ErrorKind::NonFinite { input, row: at / self.dim, col: at % self.dim }.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_and_validation() {
+        let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let rows = Rows::new(&data, 3).unwrap();
+        assert_eq!((rows.len(), rows.dim()), (2, 3));
+        assert_eq!(rows.row(1), &[4.0, 5.0, 6.0]);
+        assert!(Rows::new(&data, 4).is_err());
+        assert!(Rows::new(&data, 0).is_err());
+        assert!(rows.validate(3, "vectors").is_ok());
+        let err = rows.validate(2, "vectors").unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::DimensionMismatch { expected: 2, got: 3 });
+        let bad = [1.0f64, f64::NAN, 0.0, 0.0];
+        let err = Rows::new(&bad, 2).unwrap().validate(2, "queries").unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NonFinite { input: "queries", row: 0, col: 1 });
+    }
+}

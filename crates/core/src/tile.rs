@@ -1,0 +1,241 @@
+//! Block distance kernel: squared distances between a block of rows and a block of
+//! columns, through dot products (`|a|² + |b|² - 2 a·b`) computed like a small GEMM.
+//!
+//! This kernel only *screens*: its results carry rounding error, bounded by [`Tile::margin`].
+//! Every pair it lets through is re-measured with Spark's exact sequential distance
+//! ([`crate::distance::spark_sqdist`]) before anything is reported, so answers do not depend
+//! on how this kernel rounds.
+//!
+//! Layout: rows are packed row-major in groups of [`ROW_GROUP`]; columns are packed in
+//! panels of `T::PANEL` columns, dimension-major (`panel[k * PANEL + j]`), zero-padded, so
+//! the inner loop is `PANEL`-wide FMAs against one broadcast row value.
+
+use crate::cpu::multiversion;
+use crate::rows::{Element, Rows};
+use std::ops::Range;
+
+/// Rows per register block of the kernel.
+pub const ROW_GROUP: usize = 4;
+
+/// Rows packed for the kernel (row-major, padded with zero rows to a multiple of [`ROW_GROUP`]).
+#[derive(Debug, Clone, Default)]
+pub struct PackedRows<T> {
+    data: Vec<T>,
+    sqnorm: Vec<f64>,
+    dim: usize,
+}
+
+/// Columns packed in panels for the kernel (see the module docs).
+#[derive(Debug, Clone, Default)]
+pub struct PackedCols<T> {
+    data: Vec<T>,
+    sqnorm: Vec<f64>,
+    dim: usize,
+}
+
+fn sqnorm<T: Element>(x: &[T]) -> f64 {
+    x.iter().map(|v| v.to_f64() * v.to_f64()).sum()
+}
+
+impl<T: Element> PackedRows<T> {
+    /// Pack `src` rows `ids` (reusing this buffer's allocation).
+    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>) {
+        let dim = src.dim();
+        let n = ids.len();
+        let padded = n.div_ceil(ROW_GROUP) * ROW_GROUP;
+        self.dim = dim;
+        self.data.clear();
+        self.sqnorm.clear();
+        for i in ids {
+            let row = src.row(i);
+            self.data.extend_from_slice(row);
+            self.sqnorm.push(sqnorm(row));
+        }
+        self.data.resize(padded * dim, T::default());
+    }
+
+    /// Number of real (unpadded) rows.
+    pub fn len(&self) -> usize {
+        self.sqnorm.len()
+    }
+
+    /// True when no rows are packed.
+    pub fn is_empty(&self) -> bool {
+        self.sqnorm.is_empty()
+    }
+
+    fn padded(&self) -> usize {
+        self.data.len() / self.dim.max(1)
+    }
+}
+
+impl<T: Element> PackedCols<T> {
+    /// Pack `src` rows `ids` as columns (reusing this buffer's allocation).
+    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>) {
+        let dim = src.dim();
+        let n = ids.len();
+        let panels = n.div_ceil(T::PANEL);
+        self.dim = dim;
+        self.sqnorm.clear();
+        self.data.clear();
+        self.data.resize(panels * T::PANEL * dim, T::default());
+        for (c, i) in ids.enumerate() {
+            let row = src.row(i);
+            let (panel, j) = (c / T::PANEL, c % T::PANEL);
+            let base = panel * T::PANEL * dim + j;
+            for (k, v) in row.iter().enumerate() {
+                self.data[base + k * T::PANEL] = *v;
+            }
+            self.sqnorm.push(sqnorm(row));
+        }
+    }
+
+    /// Number of real (unpadded) columns.
+    pub fn len(&self) -> usize {
+        self.sqnorm.len()
+    }
+
+    /// True when no columns are packed.
+    pub fn is_empty(&self) -> bool {
+        self.sqnorm.is_empty()
+    }
+
+    /// Number of panels.
+    pub fn panels(&self) -> usize {
+        self.data.len() / (T::PANEL * self.dim.max(1))
+    }
+}
+
+#[inline(always)]
+fn dots_body<T: Element, const NR: usize>(a: &PackedRows<T>, b: &PackedCols<T>, panels: Range<usize>, out: &mut [T]) {
+    let dim = a.dim;
+    let width = panels.len() * NR;
+    for (p_out, p) in panels.enumerate() {
+        let panel = &b.data[p * NR * dim..(p + 1) * NR * dim];
+        for (g, rows) in a.data.chunks_exact(ROW_GROUP * dim).enumerate() {
+            let (r0, rest) = rows.split_at(dim);
+            let (r1, rest) = rest.split_at(dim);
+            let (r2, r3) = rest.split_at(dim);
+            let mut acc = [[T::default(); NR]; ROW_GROUP];
+            for ((((bk, &x0), &x1), &x2), &x3) in panel.chunks_exact(NR).zip(r0).zip(r1).zip(r2).zip(r3) {
+                for j in 0..NR {
+                    acc[0][j] = x0.mul_add(bk[j], acc[0][j]);
+                    acc[1][j] = x1.mul_add(bk[j], acc[1][j]);
+                    acc[2][j] = x2.mul_add(bk[j], acc[2][j]);
+                    acc[3][j] = x3.mul_add(bk[j], acc[3][j]);
+                }
+            }
+            for (r, lane) in acc.iter().enumerate() {
+                let at = (g * ROW_GROUP + r) * width + p_out * NR;
+                out[at..at + NR].copy_from_slice(lane);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// [`dots_body`] for `f32` (16-column panels).
+    pub(crate) fn dots_f32(a: &PackedRows<f32>, b: &PackedCols<f32>, panels: Range<usize>, out: &mut [f32]) {
+        dots_body::<f32, 16>(a, b, panels, out)
+    }
+}
+
+multiversion! {
+    /// [`dots_body`] for `f64` (8-column panels).
+    pub(crate) fn dots_f64(a: &PackedRows<f64>, b: &PackedCols<f64>, panels: Range<usize>, out: &mut [f64]) {
+        dots_body::<f64, 8>(a, b, panels, out)
+    }
+}
+
+/// Scratch for evaluating row blocks against column panels; one per worker thread.
+#[derive(Debug, Default)]
+pub struct Tile<T> {
+    dots: Vec<T>,
+}
+
+impl<T: Element> Tile<T> {
+    /// A bound on the kernel's error for one pair: `|approx - exact| <= margin * (|a|² + |b|²)`.
+    /// Each dot product of `dim` terms is off by at most `dim` units in the last place of
+    /// `|a||b| <= (|a|² + |b|²) / 2` (Higham, Accuracy and Stability, 3.1), each norm
+    /// likewise; doubled for safety.
+    pub fn margin(dim: usize) -> f64 {
+        4.0 * (dim as f64 + 4.0) * T::EPSILON
+    }
+
+    /// Compute approximate squared distances of every packed row against the columns in
+    /// `panels` and call `visit(row, col, approx_sqdist)` for each real pair whose
+    /// lower bound `approx - margin` is at most `limit` (`f64::INFINITY` visits all).
+    /// `row` indexes the packed rows, `col` the packed columns.
+    pub fn for_each_within(
+        &mut self,
+        a: &PackedRows<T>,
+        b: &PackedCols<T>,
+        panels: Range<usize>,
+        limit: f64,
+        mut visit: impl FnMut(usize, usize, f64),
+    ) {
+        let width = panels.len() * T::PANEL;
+        let first_col = panels.start * T::PANEL;
+        self.dots.clear();
+        self.dots.resize(a.padded() * width, T::default());
+        T::tile_dots(a, b, panels, &mut self.dots);
+        let cols = b.len().saturating_sub(first_col).min(width);
+        let shrink = 1.0 - Self::margin(a.dim);
+        let col_norms = &b.sqnorm[first_col..first_col + cols];
+        for (i, &na) in a.sqnorm.iter().enumerate() {
+            let dots = &self.dots[i * width..i * width + cols];
+            for (j, (&nb, &dot)) in col_norms.iter().zip(dots).enumerate() {
+                let sum = na + nb;
+                let approx = sum - 2.0 * dot.to_f64();
+                if approx - (1.0 - shrink) * sum <= limit {
+                    visit(i, first_col + j, approx);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n * dim)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn screened_distances_bound_the_exact_ones() {
+        let dim = 37;
+        let (a, b) = (data(11, dim, 1), data(45, dim, 2));
+        let (ra, rb) = (Rows::new(&a, dim).unwrap(), Rows::new(&b, dim).unwrap());
+        let (mut pa, mut pb) = (PackedRows::default(), PackedCols::default());
+        pa.fill(ra, [3usize, 0, 10, 7, 1].into_iter());
+        pb.fill(rb, 0..45);
+        let mut tile = Tile::default();
+        let mut seen = 0;
+        tile.for_each_within(&pa, &pb, 0..pb.panels(), f64::INFINITY, |i, j, approx| {
+            let row = [3usize, 0, 10, 7, 1][i];
+            let exact: f64 = ra.row(row).iter().zip(rb.row(j)).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+            let bound = Tile::<f32>::margin(dim) * (pa.sqnorm[i] + pb.sqnorm[j]);
+            assert!((approx - exact).abs() <= bound, "pair ({row},{j}): {approx} vs {exact}");
+            seen += 1;
+        });
+        assert_eq!(seen, 5 * 45, "infinite limit visits every real pair, no padding");
+        // A finite limit keeps every pair whose exact distance is within it.
+        let limit = 20.0;
+        let mut kept = 0;
+        tile.for_each_within(&pa, &pb, 0..pb.panels(), limit, |_, _, _| kept += 1);
+        let truly_within = [3usize, 0, 10, 7, 1]
+            .iter()
+            .flat_map(|&r| (0..45).map(move |j| (r, j)))
+            .filter(|&(r, j)| ra.row(r).iter().zip(rb.row(j)).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() <= limit)
+            .count();
+        assert!(kept >= truly_within && truly_within > 0);
+    }
+}
