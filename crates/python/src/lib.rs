@@ -1,0 +1,176 @@
+//! `fast_lsh_ann._native`: PyO3 glue over `fast-lsh-ann-core`, nothing else.
+//!
+//! Arguments are extracted under the GIL; the work runs with the GIL released
+//! (`Python::detach`); results go back as numpy arrays without copying. The Python package
+//! (`python/fast_lsh_ann`) checks shapes and converts dtypes before calling in here, so this
+//! module receives C-contiguous `float32` or `float64` matrices only.
+
+mod error;
+
+use error::to_py;
+use fast_lsh_ann_core::join::{JoinPairs, Plan, similarity_join, similarity_join_cms};
+use fast_lsh_ann_core::knn::batch_knn;
+use fast_lsh_ann_core::{BrpHasher, BrpParams, Element, Rows};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// A C-contiguous float32 or float64 matrix borrowed from numpy.
+#[derive(FromPyObject)]
+enum Matrix<'py> {
+    F32(PyReadonlyArray2<'py, f32>),
+    F64(PyReadonlyArray2<'py, f64>),
+}
+
+/// Both sides of a call, borrowed as slices of one element type.
+enum Slices<'a> {
+    F32(Vec<(&'a [f32], usize)>),
+    F64(Vec<(&'a [f64], usize)>),
+}
+
+/// Borrow every matrix as a slice; they must share one dtype and be C-contiguous.
+fn slices<'a>(matrices: &'a [&'a Matrix<'_>]) -> PyResult<Slices<'a>> {
+    fn one<'a, T: numpy::Element>(m: &'a PyReadonlyArray2<'_, T>) -> PyResult<(&'a [T], usize)> {
+        let dim = m.shape()[1];
+        let data = m.as_slice().map_err(|_| PyValueError::new_err("internal: matrix is not C-contiguous"))?;
+        Ok((data, dim))
+    }
+    if matrices.iter().all(|m| matches!(m, Matrix::F32(_))) {
+        let v = matrices.iter().map(|m| if let Matrix::F32(a) = m { one(a) } else { unreachable!() });
+        return Ok(Slices::F32(v.collect::<PyResult<_>>()?));
+    }
+    if matrices.iter().all(|m| matches!(m, Matrix::F64(_))) {
+        let v = matrices.iter().map(|m| if let Matrix::F64(a) = m { one(a) } else { unreachable!() });
+        return Ok(Slices::F64(v.collect::<PyResult<_>>()?));
+    }
+    Err(PyTypeError::new_err("internal: matrices of one call must share a dtype"))
+}
+
+fn rows<'a, T: Element>(s: &[(&'a [T], usize)], i: usize) -> PyResult<Rows<'a, T>> {
+    let (data, dim) = s[i];
+    // A (0, d) array may report d = 0; its rows are then empty whatever the dimension.
+    Rows::new(data, dim.max(1)).map_err(to_py)
+}
+
+/// Run `f` on the borrowed rows of `matrices`, whatever their dtype, with the GIL released.
+macro_rules! with_rows {
+    ($py:expr, $matrices:expr, |$r:ident| $body:expr) => {{
+        match slices($matrices)? {
+            Slices::F32(s) => {
+                let $r = (0..s.len()).map(|i| rows(&s, i)).collect::<PyResult<Vec<Rows<'_, f32>>>>()?;
+                $py.detach(|| $body)
+            }
+            Slices::F64(s) => {
+                let $r = (0..s.len()).map(|i| rows(&s, i)).collect::<PyResult<Vec<Rows<'_, f64>>>>()?;
+                $py.detach(|| $body)
+            }
+        }
+    }};
+}
+
+/// The hash functions of one Spark BRP model (Spark's unit vectors for the seed).
+#[pyclass(module = "fast_lsh_ann._native", frozen)]
+struct Hasher {
+    inner: BrpHasher,
+}
+
+type JoinArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>, &'static str);
+
+fn join_arrays(py: Python<'_>, (pairs, plan): (JoinPairs, Plan)) -> JoinArrays<'_> {
+    let widen = |v: Vec<u32>| v.into_iter().map(i64::from).collect::<Vec<i64>>();
+    let plan = match plan {
+        Plan::Buckets => "buckets",
+        Plan::AllPairs => "all_pairs",
+    };
+    (widen(pairs.a).into_pyarray(py), widen(pairs.b).into_pyarray(py), pairs.distances.into_pyarray(py), plan)
+}
+
+#[pymethods]
+impl Hasher {
+    /// Draw the model's unit vectors as Spark does for these parameters.
+    #[new]
+    fn new(dim: usize, bucket_length: f64, num_hash_tables: usize, seed: i64) -> PyResult<Self> {
+        let params = BrpParams::new(dim, bucket_length, num_hash_tables, seed).map_err(to_py)?;
+        Ok(Hasher { inner: BrpHasher::new(params) })
+    }
+
+    /// Spark's `randMatrix`: float64 (num_hash_tables, dim).
+    fn unit_vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let p = self.inner.params();
+        Ok(self.inner.unit_vectors().to_vec().into_pyarray(py).reshape([p.num_hash_tables, p.dim])?)
+    }
+
+    /// Bucket ids: int64 (n, num_hash_tables).
+    fn transform<'py>(&self, py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyArray2<i64>>> {
+        let tables = self.inner.params().num_hash_tables;
+        let hashes = with_rows!(py, &[&x], |r| {
+            r[0].validate(self.inner.params().dim, "vectors").map(|_| self.inner.hash(r[0]))
+        })
+        .map_err(to_py)?;
+        let n = hashes.len() / tables;
+        Ok(hashes.into_pyarray(py).reshape([n, tables])?)
+    }
+
+    /// Single-probe k-NN of every query: (rows int64 (q, k), distances float64 (q, k),
+    /// counts int64 (q,)); unused slots hold -1 / inf.
+    #[allow(clippy::type_complexity)]
+    fn knn<'py>(
+        &self,
+        py: Python<'py>,
+        base: Matrix<'py>,
+        queries: Matrix<'py>,
+        k: usize,
+    ) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
+        let found = with_rows!(py, &[&base, &queries], |r| batch_knn(&self.inner, r[0], r[1], k)).map_err(to_py)?;
+        let q = found.counts.len();
+        let counts: Vec<i64> = found.counts.iter().map(|&c| c as i64).collect();
+        Ok((
+            found.rows.into_pyarray(py).reshape([q, k])?,
+            found.distances.into_pyarray(py).reshape([q, k])?,
+            counts.into_pyarray(py),
+        ))
+    }
+
+    /// Threshold join: (rows_a, rows_b, distances, plan). `b=None` is a self-join
+    /// reporting each unordered pair once (a < b).
+    #[pyo3(signature = (a, b, threshold))]
+    fn join<'py>(&self, py: Python<'py>, a: Matrix<'py>, b: Option<Matrix<'py>>, threshold: f64) -> PyResult<JoinArrays<'py>> {
+        let found = match &b {
+            None => with_rows!(py, &[&a], |r| similarity_join(&self.inner, r[0], None, threshold)),
+            Some(b) => with_rows!(py, &[&a, b], |r| similarity_join(&self.inner, r[0], Some(r[1]), threshold)),
+        };
+        Ok(join_arrays(py, found.map_err(to_py)?))
+    }
+
+    /// Threshold join keeping pairs a Count-Min Sketch counts in >= min_collisions tables.
+    #[pyo3(signature = (a, b, threshold, min_collisions, width, depth))]
+    #[allow(clippy::too_many_arguments)]
+    fn join_cms<'py>(
+        &self,
+        py: Python<'py>,
+        a: Matrix<'py>,
+        b: Option<Matrix<'py>>,
+        threshold: f64,
+        min_collisions: usize,
+        width: usize,
+        depth: usize,
+    ) -> PyResult<JoinArrays<'py>> {
+        let h = &self.inner;
+        let found = match &b {
+            None => with_rows!(py, &[&a], |r| similarity_join_cms(h, r[0], None, threshold, min_collisions, width, depth)),
+            Some(b) => {
+                with_rows!(py, &[&a, b], |r| similarity_join_cms(h, r[0], Some(r[1]), threshold, min_collisions, width, depth))
+            }
+        };
+        Ok(join_arrays(py, found.map_err(to_py)?))
+    }
+}
+
+/// The extension module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Hasher>()?;
+    m.add("SPARK_DEFAULT_SEED", fast_lsh_ann_core::SPARK_DEFAULT_SEED)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
