@@ -17,6 +17,8 @@ from conftest import (
     assert_knn_result_shape,
     collision_counts,
     gaussian_data,
+    grid_2d,
+    ref_dist,
     ref_hashes,
     ref_join,
     ref_knn,
@@ -223,6 +225,25 @@ def test_knn_ties_broken_by_smaller_row_index() -> None:
     assert res[0][1] == res[1][1] == res[2][1]
 
 
+def test_knn_ties_in_reported_distance_broken_by_smaller_row_index() -> None:
+    """Rows whose reported (sqrt) distances are equal come in row order.
+
+    On Spark's grid, rows 194 = (-1, 4) and 272 = (3, 2) are both sqrt(5.2) from (1.2, 3.4):
+    their float64 squared distances differ in the last bit but their distances are the
+    same double. The contract orders by (distance, row), as the oracle does.
+    """
+    X = grid_2d()
+    q = np.array([1.2, 3.4])
+    assert ref_dist(X[194], q) == ref_dist(X[272], q)
+    m = fla.BucketedRandomProjectionLSH(bucket_length=4.0, num_hash_tables=2, seed=12345).create_model(dim=2)
+    for k in (16, 17, 100):
+        res = m.approx_nearest_neighbors(X, q, k)
+        assert_knn_result_shape(res, k, len(X))
+        assert_knn_equal(res, ref_knn(m, X, q, k))
+    batch = m.batch_approx_nearest_neighbors(X, np.vstack([q, q]), 100)
+    assert batch[0] == batch[1] == ref_knn(m, X, q, 100)
+
+
 def test_knn_accepts_numpy_integer_k() -> None:
     X = gaussian_data(14, 50, 3)
     m = model_for(3, bucket_length=2.0)
@@ -413,3 +434,91 @@ def test_planted_join_finds_every_pair(planted) -> None:
     assert [(a, b) for a, b, _ in ab] == [(i, i) for i in range(half)]
     cms = m.approx_similarity_join_cms(X, X, 1.5, 1)
     assert cms == res
+
+
+# --------------------------------------------------------------------------- harder cases for the planners
+
+
+@pytest.mark.parametrize(("n", "dim", "nht", "bl", "dtype"), [(3000, 32, 3, 4.0, np.float32), (2500, 12, 2, 1.5, np.float64)])
+def test_batch_knn_many_queries_equals_oracle(n, dim, nht, bl, dtype) -> None:
+    """More queries than one block, coarse and fine buckets (both search plans)."""
+    X = gaussian_data(60 + dim, n, dim, dtype)
+    m = model_for(dim, bucket_length=bl, num_hash_tables=nht, seed=60 + dim)
+    Q = np.vstack([X[:150].astype(np.float64) + 0.05, gaussian_data(61, 50, dim, np.float64)])
+    for k in (1, 10):
+        batch = m.batch_approx_nearest_neighbors(X, Q, k)
+        assert len(batch) == len(Q)
+        for q, res in zip(Q, batch):
+            assert_knn_equal(res, ref_knn(m, X, q, k))
+
+
+def test_knn_on_integer_lattice_with_many_exact_ties() -> None:
+    """A 3-D integer lattice: dozens of rows at exactly the same distance."""
+    X = np.array([[i, j, l] for i in range(12) for j in range(12) for l in range(12)], dtype=np.float32)
+    m = model_for(3, bucket_length=8.0, num_hash_tables=2, seed=42)
+    Q = np.array([[5, 5, 5], [0, 0, 0], [11, 3, 7], [6, 6, 2]], dtype=np.float64)
+    Q = np.vstack([Q] * 20)  # enough queries for a block
+    for k in (1, 7, 30, 100):
+        batch = m.batch_approx_nearest_neighbors(X, Q, k)
+        for q, res in zip(Q, batch):
+            assert_knn_equal(res, ref_knn(m, X, q, k), rel=0)
+
+
+@pytest.mark.parametrize(
+    ("scale", "offset"),
+    [(1e-25, 0.0), (1e-20, 0.0), (1e18, 0.0), (0.01, 1000.0)],
+    ids=["tiny-1e-25", "tiny-1e-20", "huge-1e18", "offset-1000"],
+)
+def test_extreme_magnitudes_equal_oracle(scale: float, offset: float) -> None:
+    """Spark works in doubles at any magnitude; screening shortcuts must not lose pairs."""
+    n, dim = 300, 8
+    X = (offset + gaussian_data(70, n, dim, np.float64) * scale).astype(np.float32)
+    assert np.isfinite(X).all() and (X != offset).any()
+    m = model_for(dim, bucket_length=4.0 * scale, num_hash_tables=2, seed=70)
+    # coarse buckets: most pairs collide (so the block-kernel plans run)
+    counts = collision_counts(m.transform(X), m.transform(X))
+    assert (counts > 0).mean() > 0.5
+    Q = X[:100].astype(np.float64) + scale * 0.01
+    batch = m.batch_approx_nearest_neighbors(X, Q, 5)
+    for q, res in zip(Q, batch):
+        assert_knn_equal(res, ref_knn(m, X, q, 5))
+    t = close_threshold(X, X, 0.01)
+    assert t > 0
+    assert_join_equal(m.approx_similarity_join(X, X, t), ref_join(m, X, X, t))
+    assert_join_equal(m.approx_similarity_join(X[:150], X[150:], t), ref_join(m, X[:150], X[150:], t))
+
+
+def test_join_with_duplicate_rows() -> None:
+    base = gaussian_data(80, 50, 6, np.float64)
+    X = np.vstack([base, base[:20], base[:5]])  # rows 0..4 three times, 5..19 twice
+    m = model_for(6, bucket_length=2.0, num_hash_tables=3, seed=80)
+    res = m.approx_similarity_join(X, X, 1e-300)
+    expected = sorted(
+        (a, b) for a in range(len(X)) for b in range(len(X)) if np.array_equal(X[a], X[b])
+    )
+    assert [(a, b) for a, b, _ in res] == expected
+    assert all(d == 0.0 for _, _, d in res)
+    assert_join_equal(m.approx_similarity_join(X, X, 0.8), ref_join(m, X, X, 0.8))
+    ab = m.approx_similarity_join(X, X.copy(), 1e-300)
+    assert [(a, b) for a, b, _ in ab] == expected
+
+
+def test_concurrent_calls_from_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = gaussian_data(90, 2000, 24)
+    m = model_for(24, bucket_length=2.0, num_hash_tables=4, seed=90)
+    Q = X[:40].astype(np.float64) + 0.01
+    want_knn = m.batch_approx_nearest_neighbors(X, Q, 5)
+    want_join = m.approx_similarity_join(X[:500], X[500:1000], 4.0)
+    want_h = m.transform(X)
+
+    def work(i: int):
+        if i % 3 == 0:
+            return m.batch_approx_nearest_neighbors(X, Q, 5) == want_knn
+        if i % 3 == 1:
+            return m.approx_similarity_join(X[:500], X[500:1000], 4.0) == want_join
+        return np.array_equal(m.transform(X), want_h)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        assert all(pool.map(work, range(12)))

@@ -41,7 +41,8 @@ def _check_params(bucket_length: Any, num_hash_tables: Any, seed: Any) -> tuple[
 class BucketedRandomProjectionLSH:
     """Euclidean LSH by bucketed random projections, parameterised as in Spark.
 
-    ``h_t(x) = floor(<u_t, x> / bucket_length)`` for ``num_hash_tables`` random unit vectors
+    ``h_t(x) = floor((1 / bucket_length) * <u_t, x>)`` (Spark's order of operations, which can
+    differ from dividing in the last bit) for ``num_hash_tables`` random unit vectors
     ``u_t`` drawn from ``java.util.Random(seed)`` exactly as Spark draws them. Two rows are
     candidates when they share a bucket in at least one table.
 
@@ -184,7 +185,10 @@ class BucketedRandomProjectionLSHModel:
         else:
             ia, ib, dist, _plan = self._hasher.join_cms(a, other, t, *cms)
         if same:
-            ia, ib, dist = _spark_self_join(a.shape[0], ia, ib, dist, t)
+            # A row meets itself in every table, so the sketch cannot rule it out unless
+            # min_collisions asks for more tables than there are.
+            with_self = t > 0 and (cms is None or cms[0] <= self.num_hash_tables)
+            ia, ib, dist = _spark_self_join(a.shape[0], ia, ib, dist, with_self)
         return list(zip(ia.tolist(), ib.tolist(), dist.tolist()))
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -202,11 +206,11 @@ class BucketedRandomProjectionLSHModel:
 
 
 def _spark_self_join(
-    n: int, ia: np.ndarray, ib: np.ndarray, dist: np.ndarray, threshold: float
+    n: int, ia: np.ndarray, ib: np.ndarray, dist: np.ndarray, with_self: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expand unordered pairs (i < j) into Spark's self-join rows: (i, i, 0) for every row
-    when 0 < threshold, and both (i, j) and (j, i); sorted by (a, b)."""
-    self_rows = np.arange(n, dtype=np.int64) if threshold > 0 else np.empty(0, dtype=np.int64)
+    if ``with_self``, and both (i, j) and (j, i); sorted by (a, b)."""
+    self_rows = np.arange(n, dtype=np.int64) if with_self else np.empty(0, dtype=np.int64)
     a = np.concatenate([self_rows, ia, ib])
     b = np.concatenate([self_rows, ib, ia])
     d = np.concatenate([np.zeros(self_rows.shape[0]), dist, dist])

@@ -1,13 +1,18 @@
 """Type stubs of the Rust extension (kept true by ``mypy.stubtest`` in CI)."""
 
+from typing import final
+
 import numpy as np
 import numpy.typing as npt
+
+__all__ = ["Hasher", "SPARK_DEFAULT_SEED", "__version__"]
 
 SPARK_DEFAULT_SEED: int
 __version__: str
 
 _Matrix = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 
+@final
 class Hasher:
     """The hash functions of one Spark BRP model."""
 

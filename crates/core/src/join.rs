@@ -288,6 +288,7 @@ fn join_group<T: Element>(
                     if !symmetric || y > first + x {
                         close.push((chunk[x], rb[y]));
                     }
+                    limit
                 });
             }
             let mut found = Vec::new();

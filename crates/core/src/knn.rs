@@ -120,7 +120,7 @@ pub fn batch_knn<T: Element>(hasher: &BrpHasher, base: Rows<'_, T>, queries: Row
         result.counts.push(best.len());
         for (slot, c) in best.into_iter().enumerate() {
             result.rows[q * k + slot] = c.row as i64;
-            result.distances[q * k + slot] = c.key.sqrt();
+            result.distances[q * k + slot] = c.key;
         }
     }
     Ok(result)
@@ -130,7 +130,9 @@ fn sqnorm<T: Element>(x: &[T]) -> f64 {
     x.iter().map(|v| v.to_f64() * v.to_f64()).sum()
 }
 
-/// The `k` best of `candidates` by (key, row), ascending.
+/// The `k` best of `candidates` by (key, row), ascending. Final answers are keyed by the
+/// reported distance (not its square), so rows whose distances print equal come in row
+/// order even when their squares differ in the last bit.
 fn best_k(mut candidates: Vec<Candidate>, k: usize) -> Vec<Candidate> {
     if candidates.len() > k {
         candidates.select_nth_unstable(k - 1);
@@ -148,7 +150,7 @@ fn gather_one<T: Element>(buckets: &Buckets, base: Rows<'_, T>, query: &[T], sig
     rows.dedup();
     let measured = rows
         .into_iter()
-        .map(|row| Candidate { key: spark_sqdist(query, base.row(row as usize)), row })
+        .map(|row| Candidate { key: spark_sqdist(query, base.row(row as usize)).sqrt(), row })
         .collect();
     best_k(measured, k)
 }
@@ -173,18 +175,20 @@ fn screen_block<T: Element>(
         let range = start..(start + PANELS_PER_TILE).min(panels);
         tile.for_each_within(&rows, packed, range, f64::INFINITY, |i, col, approx| {
             let heap = &mut heaps[i];
-            let full = heap.len() >= cap;
-            if full && heap.peek().is_some_and(|worst| approx >= worst.key) {
-                return;
+            let bound = |heap: &BinaryHeap<Candidate>| {
+                if heap.len() >= cap { heap.peek().map_or(f64::INFINITY, |worst| worst.key) } else { f64::INFINITY }
+            };
+            if approx >= bound(heap) {
+                return bound(heap);
             }
             let q = block[i];
-            if !collide_within(&query_hashes[q * tables..(q + 1) * tables], buckets.signature(col), tables) {
-                return;
+            if collide_within(&query_hashes[q * tables..(q + 1) * tables], buckets.signature(col), tables) {
+                heap.push(Candidate { key: approx, row: col as u32 });
+                if heap.len() > cap {
+                    heap.pop();
+                }
             }
-            heap.push(Candidate { key: approx, row: col as u32 });
-            if full {
-                heap.pop();
-            }
+            bound(heap)
         });
     }
     heaps
@@ -204,15 +208,17 @@ fn certified<T: Element>(
     let worst_screened = kept.peek().map_or(f64::INFINITY, |c| c.key);
     let measured: Vec<Candidate> = kept
         .into_iter()
-        .map(|c| Candidate { key: spark_sqdist(query, base.row(c.row as usize)), row: c.row })
+        .map(|c| Candidate { key: spark_sqdist(query, base.row(c.row as usize)).sqrt(), row: c.row })
         .collect();
     let best = best_k(measured, k);
     if complete {
         return Some(best);
     }
-    let margin = Tile::<T>::margin(query.len()) * (sqnorm(query) + max_col_norm);
+    let dim = query.len();
+    let margin = Tile::<T>::margin(dim) * (sqnorm(query) + max_col_norm) + Tile::<T>::underflow(dim);
     let kth = best.last().map_or(f64::INFINITY, |c| c.key);
-    (kth < worst_screened - margin).then_some(best)
+    // Every unkept candidate is at least sqrt(worst_screened - margin) away.
+    (kth < (worst_screened - margin).max(0.0).sqrt()).then_some(best)
 }
 
 #[cfg(test)]
@@ -237,10 +243,10 @@ mod tests {
         let qh = h.hash(Rows::new(q, base.dim()).unwrap());
         let mut all: Vec<(f64, usize)> = (0..base.len())
             .filter(|&r| collide_within(&bh[r * tables..(r + 1) * tables], &qh, tables))
-            .map(|r| (spark_sqdist(q, base.row(r)), r))
+            .map(|r| (spark_sqdist(q, base.row(r)).sqrt(), r))
             .collect();
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        all.into_iter().take(k).map(|(d, r)| (r as i64, d.sqrt())).collect()
+        all.into_iter().take(k).map(|(d, r)| (r as i64, d)).collect()
     }
 
     #[test]

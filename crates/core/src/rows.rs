@@ -30,6 +30,8 @@ pub trait Element:
 {
     /// Machine epsilon of `T`, as `f64`, for error bounds of the screening kernels.
     const EPSILON: f64;
+    /// Smallest positive normal value of `T`, as `f64` (below it precision is absolute).
+    const MIN_NORMAL: f64;
     /// Widen to `f64` (exact for both types).
     fn to_f64(self) -> f64;
     /// Round an `f64` to `T`.
@@ -52,6 +54,7 @@ pub trait Element:
 
 impl Element for f32 {
     const EPSILON: f64 = f32::EPSILON as f64;
+    const MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
     const PANEL: usize = 16;
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -81,6 +84,7 @@ impl Element for f32 {
 
 impl Element for f64 {
     const EPSILON: f64 = f64::EPSILON;
+    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
     const PANEL: usize = 8;
     #[inline(always)]
     fn to_f64(self) -> f64 {

@@ -154,7 +154,8 @@ pub struct Tile<T> {
 }
 
 impl<T: Element> Tile<T> {
-    /// A bound on the kernel's error for one pair: `|approx - exact| <= margin * (|a|² + |b|²)`.
+    /// A bound on the kernel's error for one pair:
+    /// `|approx - exact| <= margin(dim) * (|a|² + |b|²) + underflow(dim)`.
     /// Each dot product of `dim` terms is off by at most `dim` units in the last place of
     /// `|a||b| <= (|a|² + |b|²) / 2` (Higham, Accuracy and Stability, 3.1), each norm
     /// likewise; doubled for safety.
@@ -162,17 +163,25 @@ impl<T: Element> Tile<T> {
         4.0 * (dim as f64 + 4.0) * T::EPSILON
     }
 
+    /// The absolute part of the error bound: products below `T`'s normal range lose their
+    /// relative precision (each by at most the smallest normal number).
+    pub fn underflow(dim: usize) -> f64 {
+        4.0 * (dim as f64 + 4.0) * T::MIN_NORMAL
+    }
+
     /// Compute approximate squared distances of every packed row against the columns in
-    /// `panels` and call `visit(row, col, approx_sqdist)` for each real pair whose
-    /// lower bound `approx - margin` is at most `limit` (`f64::INFINITY` visits all).
-    /// `row` indexes the packed rows, `col` the packed columns.
+    /// `panels` and call `visit(row, col, approx_sqdist)` for each real pair whose lower
+    /// bound (`approx` less the error bound) is at most the row's limit. Each row starts at
+    /// `limit` (`f64::INFINITY` visits all); `visit` returns the row's limit from then on,
+    /// so a k-NN heap can tighten it as it fills. `row` indexes the packed rows, `col` the
+    /// packed columns.
     pub fn for_each_within(
         &mut self,
         a: &PackedRows<T>,
         b: &PackedCols<T>,
         panels: Range<usize>,
         limit: f64,
-        mut visit: impl FnMut(usize, usize, f64),
+        mut visit: impl FnMut(usize, usize, f64) -> f64,
     ) {
         let width = panels.len() * T::PANEL;
         let first_col = panels.start * T::PANEL;
@@ -180,15 +189,16 @@ impl<T: Element> Tile<T> {
         self.dots.resize(a.padded() * width, T::default());
         T::tile_dots(a, b, panels, &mut self.dots);
         let cols = b.len().saturating_sub(first_col).min(width);
-        let shrink = 1.0 - Self::margin(a.dim);
+        let (margin, underflow) = (Self::margin(a.dim), Self::underflow(a.dim));
         let col_norms = &b.sqnorm[first_col..first_col + cols];
         for (i, &na) in a.sqnorm.iter().enumerate() {
             let dots = &self.dots[i * width..i * width + cols];
+            let mut row_limit = limit + underflow;
             for (j, (&nb, &dot)) in col_norms.iter().zip(dots).enumerate() {
                 let sum = na + nb;
                 let approx = sum - 2.0 * dot.to_f64();
-                if approx - (1.0 - shrink) * sum <= limit {
-                    visit(i, first_col + j, approx);
+                if approx - margin * sum <= row_limit {
+                    row_limit = visit(i, first_col + j, approx) + underflow;
                 }
             }
         }
@@ -222,15 +232,19 @@ mod tests {
         tile.for_each_within(&pa, &pb, 0..pb.panels(), f64::INFINITY, |i, j, approx| {
             let row = [3usize, 0, 10, 7, 1][i];
             let exact: f64 = ra.row(row).iter().zip(rb.row(j)).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-            let bound = Tile::<f32>::margin(dim) * (pa.sqnorm[i] + pb.sqnorm[j]);
+            let bound = Tile::<f32>::margin(dim) * (pa.sqnorm[i] + pb.sqnorm[j]) + Tile::<f32>::underflow(dim);
             assert!((approx - exact).abs() <= bound, "pair ({row},{j}): {approx} vs {exact}");
             seen += 1;
+            f64::INFINITY
         });
         assert_eq!(seen, 5 * 45, "infinite limit visits every real pair, no padding");
         // A finite limit keeps every pair whose exact distance is within it.
         let limit = 20.0;
         let mut kept = 0;
-        tile.for_each_within(&pa, &pb, 0..pb.panels(), limit, |_, _, _| kept += 1);
+        tile.for_each_within(&pa, &pb, 0..pb.panels(), limit, |_, _, _| {
+            kept += 1;
+            limit
+        });
         let truly_within = [3usize, 0, 10, 7, 1]
             .iter()
             .flat_map(|&r| (0..45).map(move |j| (r, j)))
