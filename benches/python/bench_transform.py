@@ -12,7 +12,8 @@ Target (issue): transform time / numpy time <= 2.
 Correctness (a failure exits 1; timings are never asserted): shape and dtype; row
 independence (transforming the first and last rows alone gives the same hashes as inside
 the full call, which also catches chunking/threading bugs); a float64 copy of a slice gives
-the same hashes as the float32 original.
+the same hashes as the float32 original; a sample of 10,000 rows equals numpy's
+``floor((1/bucket_length) * X @ rand_unit_vectors.T)`` (Spark's formula, float64).
 
 Smoke run:  python benches/python/bench_transform.py --n 2000 --repeats 2
 """
@@ -68,6 +69,17 @@ def main(argv: list[str] | None = None) -> int:
         np.array_equal(h64, H[:m]),
         f"{int((h64 != H[:m]).any(axis=1).sum())} of {m} rows differ",
     )
+    U = getattr(model, "rand_unit_vectors", None)
+    if U is not None:
+        # Spark: floor((1.0 / bucketLength) * <u_t, x>) in float64 (SPARK.md, "Hash function").
+        rows = np.random.default_rng(0).choice(args.n, size=min(args.n, 10_000), replace=False)
+        ref = np.floor((X[rows].astype(np.float64) @ np.asarray(U, np.float64).T) * (1.0 / args.bucket_length))
+        diff = (ref.astype(np.int64) != H[rows]).any(axis=1)
+        checks.require(
+            "hashes == numpy floor((1/bucket_length) * X @ rand_unit_vectors.T) on a sample",
+            not diff.any(),
+            f"{int(diff.sum())} of {len(rows):,} sampled rows differ",
+        )
     distinct = [len(np.unique(H[:, t])) for t in range(H.shape[1])]
     log(f"distinct buckets per table: {distinct}")
 
