@@ -26,7 +26,7 @@ fn hash(c: &mut Criterion) {
     group.throughput(Throughput::Bytes((n * dim * 4) as u64));
     group.bench_function("brp_128d_5tables_200k_rows", |b| {
         b.iter(|| {
-            hasher.hash_into(rows, &mut out);
+            hasher.hash_into(rows, &mut out, "rows").unwrap();
             assert!(out.iter().any(|&h| h != 0));
         })
     });

@@ -7,7 +7,7 @@
 //! lanes left to right, then adds the tail one product at a time. [`spark_dot`] is that
 //! order, so unit vectors and hashes equal Spark's (see `shared/SPARK.md`).
 
-use crate::cpu::multiversion;
+use crate::error::{ErrorKind, Result};
 use crate::params::BrpParams;
 use crate::rng::JavaRandom;
 use crate::rows::{Element, Rows};
@@ -42,16 +42,94 @@ pub fn spark_dot(a: &[f64], b: &[f64]) -> f64 {
     s
 }
 
-multiversion! {
-    /// `out[r*L + t] = floor(alpha * spark_dot(u_t, row_r))` for a block of `f64` rows.
-    fn project_block(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mut [i64]) {
-        let tables = unit.len() / dim;
-        for (x, hashes) in rows.chunks_exact(dim).zip(out.chunks_exact_mut(tables)) {
-            for (u, h) in unit.chunks_exact(dim).zip(hashes.iter_mut()) {
-                *h = (alpha * spark_dot(u, x)).floor() as i64;
+/// `out[r*L + t] = floor(alpha * spark_dot(u_t, row_r))` for a block of `f64` rows.
+#[inline(always)]
+fn project_portable(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mut [i64]) {
+    let tables = unit.len() / dim;
+    for (x, hashes) in rows.chunks_exact(dim).zip(out.chunks_exact_mut(tables)) {
+        for (u, h) in unit.chunks_exact(dim).zip(hashes.iter_mut()) {
+            *h = (alpha * spark_dot(u, x)).floor() as i64;
+        }
+    }
+}
+
+/// [`spark_dot`] of `G` unit vectors against one row, with each table's 8 lanes held in two
+/// 256-bit registers: per table the same FMAs on the same lanes, the same reduction and
+/// tail, so the same bits. `G` tables at once hide the FMA latency (a single dot is one
+/// dependent chain) and load each row value once for `G` FMAs, as VectorBLAS's `dgemvT`
+/// blocks tables by 4.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn spark_dots_avx2<const G: usize>(units: [&[f64]; G], x: &[f64]) -> [f64; G] {
+    use std::arch::x86_64::{__m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+    let main = x.len() / LANES * LANES;
+    for u in &units {
+        assert_eq!(u.len(), x.len());
+    }
+    let mut lo: [__m256d; G] = [_mm256_setzero_pd(); G];
+    let mut hi: [__m256d; G] = [_mm256_setzero_pd(); G];
+    for i in (0..main).step_by(LANES) {
+        // SAFETY: `i + 8 <= main <= x.len()`, and every unit vector has `x.len()` values
+        // (asserted above), so each 4-value load at `i` and `i + 4` is in bounds; `loadu`
+        // needs no alignment.
+        unsafe {
+            let px = x.as_ptr().add(i);
+            let (x_lo, x_hi) = (_mm256_loadu_pd(px), _mm256_loadu_pd(px.add(4)));
+            for g in 0..G {
+                let pu = units[g].as_ptr().add(i);
+                lo[g] = _mm256_fmadd_pd(_mm256_loadu_pd(pu), x_lo, lo[g]);
+                hi[g] = _mm256_fmadd_pd(_mm256_loadu_pd(pu.add(4)), x_hi, hi[g]);
             }
         }
     }
+    std::array::from_fn(|g| {
+        let mut acc = [0.0f64; LANES];
+        // SAFETY: `acc` holds 8 f64; the two stores write 4 each at offsets 0 and 4.
+        unsafe {
+            _mm256_storeu_pd(acc.as_mut_ptr(), lo[g]);
+            _mm256_storeu_pd(acc.as_mut_ptr().add(4), hi[g]);
+        }
+        let mut s = acc[0];
+        for lane in &acc[1..] {
+            s += *lane;
+        }
+        for (u, v) in units[g][main..].iter().zip(&x[main..]) {
+            s += *u * *v;
+        }
+        s
+    })
+}
+
+/// [`project_portable`] on AVX2+FMA, four tables at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn project_block_avx2(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mut [i64]) {
+    let tables = unit.len() / dim;
+    let u = |t: usize| &unit[t * dim..(t + 1) * dim];
+    for (x, hashes) in rows.chunks_exact(dim).zip(out.chunks_exact_mut(tables)) {
+        let mut t = 0;
+        while t + 4 <= tables {
+            let dots = spark_dots_avx2([u(t), u(t + 1), u(t + 2), u(t + 3)], x);
+            for (h, d) in hashes[t..t + 4].iter_mut().zip(dots) {
+                *h = (alpha * d).floor() as i64;
+            }
+            t += 4;
+        }
+        while t < tables {
+            hashes[t] = (alpha * spark_dots_avx2([u(t)], x)[0]).floor() as i64;
+            t += 1;
+        }
+    }
+}
+
+/// Hash a block of `f64` rows (see [`project_with`]) on the fastest kernel this CPU runs.
+fn project_block(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mut [i64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { project_block_avx2(unit, rows, dim, alpha, out) };
+    }
+    project_portable(unit, rows, dim, alpha, out)
 }
 
 /// The `L` hash functions of one BRP model.
@@ -91,30 +169,51 @@ impl BrpHasher {
     }
 
     /// Hash every row: `out[r * L + t]` is table `t`'s bucket of row `r`. Parallel over
-    /// rows; the result does not depend on the thread count. The caller has validated the
-    /// rows' dimension (`Rows::validate`); `out.len()` must be `rows.len() * L`.
-    pub fn hash_into<T: Element>(&self, rows: Rows<'_, T>, out: &mut [i64]) {
+    /// rows; the result does not depend on the thread count. Checks on the way (while each
+    /// block is in cache, so no extra pass over memory) that the rows have the model's
+    /// dimension and only finite values; `input` names them in the error. `out.len()` must
+    /// be `rows.len() * L`.
+    pub fn hash_into<T: Element>(&self, rows: Rows<'_, T>, out: &mut [i64], input: &'static str) -> Result<()> {
         let (dim, tables) = (self.params.dim, self.params.num_hash_tables);
-        assert_eq!(rows.dim(), dim, "rows validated against the model");
+        if rows.dim() != dim {
+            return Err(ErrorKind::DimensionMismatch { expected: dim, got: rows.dim() }.into());
+        }
         assert_eq!(out.len(), rows.len() * tables, "output sized n x L");
-        rows.as_slice()
+        let first_bad = rows
+            .as_slice()
             .par_chunks(dim * BLOCK_ROWS)
             .zip(out.par_chunks_mut(tables * BLOCK_ROWS))
-            .for_each_init(
+            .enumerate()
+            .map_init(
                 || vec![0.0f64; dim * BLOCK_ROWS],
-                |wide, (block, hashes)| {
+                |wide, (b, (block, hashes))| {
                     let wide = &mut wide[..block.len()];
-                    wide.iter_mut().zip(block).for_each(|(w, v)| *w = v.to_f64());
+                    let mut finite = true;
+                    for (w, v) in wide.iter_mut().zip(block) {
+                        *w = v.to_f64();
+                        finite &= w.abs() < f64::INFINITY;
+                    }
+                    if !finite {
+                        let at = block.iter().position(|v| !v.is_finite()).expect("a value is not finite");
+                        return Some(b * dim * BLOCK_ROWS + at);
+                    }
                     project_block(&self.unit, wide, dim, self.alpha, hashes);
+                    None
                 },
-            );
+            )
+            .flatten()
+            .min();
+        match first_bad {
+            None => Ok(()),
+            Some(at) => Err(ErrorKind::NonFinite { input, row: at / dim, col: at % dim }.into()),
+        }
     }
 
     /// [`hash_into`](Self::hash_into) into a new `n x L` vector.
-    pub fn hash<T: Element>(&self, rows: Rows<'_, T>) -> Vec<i64> {
+    pub fn hash<T: Element>(&self, rows: Rows<'_, T>, input: &'static str) -> Result<Vec<i64>> {
         let mut out = vec![0i64; rows.len() * self.params.num_hash_tables];
-        self.hash_into(rows, &mut out);
-        out
+        self.hash_into(rows, &mut out, input)?;
+        Ok(out)
     }
 }
 
@@ -139,7 +238,7 @@ mod tests {
     fn hash_is_floor_of_scaled_projection() {
         let h = hasher(3, 0.5, 4, 42);
         let x = [0.3f64, -1.7, 2.25, 1.0, 1.0, 1.0];
-        let got = h.hash(Rows::new(&x, 3).unwrap());
+        let got = h.hash(Rows::new(&x, 3).unwrap(), "x").unwrap();
         for (r, row) in x.chunks(3).enumerate() {
             for (t, u) in h.unit_vectors().chunks(3).enumerate() {
                 let dot: f64 = u.iter().zip(row).map(|(a, b)| a * b).sum();
@@ -153,7 +252,36 @@ mod tests {
         let h = hasher(37, 0.7, 5, -5);
         let x32: Vec<f32> = (0..37 * 200).map(|i| ((i * 7919) % 1000) as f32 / 97.0 - 5.0).collect();
         let x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
-        assert_eq!(h.hash(Rows::new(&x32, 37).unwrap()), h.hash(Rows::new(&x64, 37).unwrap()));
+        assert_eq!(h.hash(Rows::new(&x32, 37).unwrap(), "x").unwrap(), h.hash(Rows::new(&x64, 37).unwrap(), "x").unwrap());
+    }
+
+    #[test]
+    fn rejects_wrong_dim_and_non_finite_values() {
+        let h = hasher(3, 1.0, 2, 0);
+        let mut x = vec![0.5f32; 3 * 500];
+        assert!(h.hash(Rows::new(&x, 3).unwrap(), "x").is_ok());
+        x[3 * 321 + 2] = f32::NAN;
+        x[3 * 400] = f32::INFINITY;
+        let err = h.hash(Rows::new(&x, 3).unwrap(), "vectors").unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::NonFinite { input: "vectors", row: 321, col: 2 });
+        let err = h.hash(Rows::new(&x[..6], 2).unwrap(), "vectors").unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::DimensionMismatch { expected: 3, got: 2 });
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_dot_is_bit_identical() {
+        if !crate::cpu::has_avx2_fma() {
+            return;
+        }
+        for len in [1, 7, 8, 9, 16, 100, 128, 131] {
+            let a: Vec<f64> = (0..len).map(|i| ((i * 7919) % 1013) as f64 / 77.0 - 6.0).collect();
+            let b: Vec<f64> = (0..len).map(|i| ((i * 104729) % 997) as f64 / 31.0 - 15.0).collect();
+            // SAFETY: AVX2 and FMA are present (checked above).
+            let fast = unsafe { spark_dots_avx2([&a, &b, &a, &b], &b) };
+            let want = [spark_dot(&a, &b), spark_dot(&b, &b), spark_dot(&a, &b), spark_dot(&b, &b)];
+            assert_eq!(fast.map(f64::to_bits), want.map(f64::to_bits), "len {len}");
+        }
     }
 
     #[test]

@@ -65,19 +65,13 @@ struct Sides<'a, T> {
 
 impl<'a, T: Element> Sides<'a, T> {
     fn new(hasher: &BrpHasher, a: Rows<'a, T>, b: Option<Rows<'a, T>>) -> Result<Self> {
-        let dim = hasher.params().dim;
         let tables = hasher.params().num_hash_tables;
-        a.validate(dim, "vectors_a")?;
-        if let Some(b) = b {
-            b.validate(dim, "vectors_b")?;
-        }
-        Ok(Sides {
-            a,
-            b: b.unwrap_or(a),
-            a_buckets: Buckets::build(hasher.hash(a), tables),
-            b_buckets: b.map(|b| Buckets::build(hasher.hash(b), tables)),
-            tables,
-        })
+        let a_buckets = Buckets::build(hasher.hash(a, "vectors_a")?, tables);
+        let b_buckets = match b {
+            Some(b) => Some(Buckets::build(hasher.hash(b, "vectors_b")?, tables)),
+            None => None,
+        };
+        Ok(Sides { a, b: b.unwrap_or(a), a_buckets, b_buckets, tables })
     }
 
     fn is_self(&self) -> bool {
@@ -322,7 +316,7 @@ mod tests {
 
     fn brute(h: &BrpHasher, a: Rows<'_, f32>, b: Rows<'_, f32>, symmetric: bool, t: f64) -> Vec<(u32, u32, f64)> {
         let tables = h.params().num_hash_tables;
-        let (ha, hb) = (h.hash(a), h.hash(b));
+        let (ha, hb) = (h.hash(a, "a").unwrap(), h.hash(b, "b").unwrap());
         let mut out = Vec::new();
         for i in 0..a.len() {
             for j in if symmetric { i + 1 } else { 0 }..b.len() {
@@ -373,7 +367,7 @@ mod tests {
         let (none, _) = similarity_join_cms(&h, ra, None, 0.6, 5, 1 << 16, 4).unwrap();
         assert!(none.a.is_empty());
         // A tiny sketch overcounts but never drops a pair that truly collides often enough.
-        let hashes = h.hash(ra);
+        let hashes = h.hash(ra, "a").unwrap();
         let (three, _) = similarity_join_cms(&h, ra, None, 0.6, 3, 64, 2).unwrap();
         let got: std::collections::HashSet<(u32, u32)> = three.a.iter().copied().zip(three.b.iter().copied()).collect();
         for x in 0..plain.a.len() {

@@ -69,12 +69,9 @@ pub fn batch_knn<T: Element>(hasher: &BrpHasher, base: Rows<'_, T>, queries: Row
     if k == 0 {
         return Err(Error::invalid("k", "the number of nearest neighbours cannot be less than 1"));
     }
-    let dim = hasher.params().dim;
-    base.validate(dim, "vectors")?;
-    queries.validate(dim, "queries")?;
     let tables = hasher.params().num_hash_tables;
-    let buckets = Buckets::build(hasher.hash(base), tables);
-    let query_hashes = hasher.hash(queries);
+    let buckets = Buckets::build(hasher.hash(base, "vectors")?, tables);
+    let query_hashes = hasher.hash(queries, "queries")?;
     let signature = |q: usize| &query_hashes[q * tables..(q + 1) * tables];
 
     let candidate_bound =
@@ -239,8 +236,8 @@ mod tests {
     /// Brute force over all rows with the collision rule and exact distances.
     fn reference(h: &BrpHasher, base: Rows<'_, f32>, q: &[f32], k: usize) -> Vec<(i64, f64)> {
         let tables = h.params().num_hash_tables;
-        let bh = h.hash(base);
-        let qh = h.hash(Rows::new(q, base.dim()).unwrap());
+        let bh = h.hash(base, "base").unwrap();
+        let qh = h.hash(Rows::new(q, base.dim()).unwrap(), "query").unwrap();
         let mut all: Vec<(f64, usize)> = (0..base.len())
             .filter(|&r| collide_within(&bh[r * tables..(r + 1) * tables], &qh, tables))
             .map(|r| (spark_sqdist(q, base.row(r)).sqrt(), r))

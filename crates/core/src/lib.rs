@@ -7,7 +7,7 @@
 //! let data = [0.0f32, 0.0, 1.0, 1.0, 5.0, 5.0];
 //! let rows = Rows::new(&data, 2).unwrap();
 //! let hasher = BrpHasher::new(BrpParams::new(2, 4.0, 2, 42).unwrap());
-//! let hashes = hasher.hash(rows); // 3 rows x 2 tables, Spark's values
+//! let hashes = hasher.hash(rows, "data").unwrap(); // 3 rows x 2 tables, Spark's values
 //! assert_eq!(hashes.len(), 6);
 //! let found = batch_knn(&hasher, rows, Rows::new(&[0.1f32, 0.1], 2).unwrap(), 1).unwrap();
 //! assert_eq!(found.rows[0], 0);

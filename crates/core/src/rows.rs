@@ -3,7 +3,7 @@
 //! The engine never copies the caller's vectors to work on them: a [`Rows`] is a
 //! `&[T]` plus a dimension, whether the slice comes from a numpy array, a `Vec` or an mmap.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
 mod sealed {
     pub trait Sealed {}
@@ -164,29 +164,6 @@ impl<'a, T: Element> Rows<'a, T> {
     pub fn as_slice(&self) -> &'a [T] {
         self.data
     }
-
-    /// Check the rows have `expected` columns and only finite values; `input` names them
-    /// in the error. Parallel: this is one pass over memory.
-    pub fn validate(&self, expected: usize, input: &'static str) -> Result<()> {
-        use rayon::prelude::*;
-        if self.dim != expected {
-            return Err(ErrorKind::DimensionMismatch { expected, got: self.dim }.into());
-        }
-        let first_bad = self
-            .data
-            .par_chunks(self.dim * 1024)
-            .enumerate()
-            .find_map_first(|(chunk, values)| {
-                values
-                    .iter()
-                    .position(|v| !v.is_finite())
-                    .map(|at| chunk * 1024 * self.dim + at)
-            });
-        match first_bad {
-            None => Ok(()),
-            Some(at) => Err(ErrorKind::NonFinite { input, row: at / self.dim, col: at % self.dim }.into()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -201,11 +178,5 @@ mod tests {
         assert_eq!(rows.row(1), &[4.0, 5.0, 6.0]);
         assert!(Rows::new(&data, 4).is_err());
         assert!(Rows::new(&data, 0).is_err());
-        assert!(rows.validate(3, "vectors").is_ok());
-        let err = rows.validate(2, "vectors").unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::DimensionMismatch { expected: 2, got: 3 });
-        let bad = [1.0f64, f64::NAN, 0.0, 0.0];
-        let err = Rows::new(&bad, 2).unwrap().validate(2, "queries").unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::NonFinite { input: "queries", row: 0, col: 1 });
     }
 }

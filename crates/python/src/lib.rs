@@ -103,10 +103,7 @@ impl Hasher {
     /// Bucket ids: int64 (n, num_hash_tables).
     fn transform<'py>(&self, py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let tables = self.inner.params().num_hash_tables;
-        let hashes = with_rows!(py, &[&x], |r| {
-            r[0].validate(self.inner.params().dim, "vectors").map(|_| self.inner.hash(r[0]))
-        })
-        .map_err(to_py)?;
+        let hashes = with_rows!(py, &[&x], |r| self.inner.hash(r[0], "vectors")).map_err(to_py)?;
         let n = hashes.len() / tables;
         Ok(hashes.into_pyarray(py).reshape([n, tables])?)
     }
