@@ -263,56 +263,81 @@ fn join_group<T: Element>(
         }
         return out;
     }
+    let dims = screen_dims(sides, ra, rb, limit);
     let mut cols = PackedCols::default();
-    cols.fill(sides.b, rb.iter().map(|&r| r as usize));
+    cols.fill(sides.b, rb.iter().map(|&r| r as usize), dims);
     let panels = cols.panels();
+    let shrink = 1.0 - quick_rel_error(sides.a.dim());
     ra.par_chunks(ROW_BLOCK)
         .enumerate()
         .flat_map_iter(|(block, chunk)| {
             let mut rows = PackedRows::default();
-            rows.fill(sides.a, chunk.iter().map(|&r| r as usize));
+            rows.fill(sides.a, chunk.iter().map(|&r| r as usize), dims);
             let first = block * ROW_BLOCK;
             // In a self-join, columns before this block's first row are other blocks' work.
             let first_panel = if symmetric { first / T::PANEL } else { 0 };
             let mut tile = Tile::default();
-            let mut close = Vec::new();
+            let mut found = Vec::new();
             for start in (first_panel..panels).step_by(PANELS_PER_TILE) {
                 let range = start..(start + PANELS_PER_TILE).min(panels);
                 tile.for_each_within(&rows, &cols, range, limit, |x, y, _| {
-                    if !symmetric || y > first + x {
-                        close.push((chunk[x], rb[y]));
+                    let (i, j) = (chunk[x], rb[y]);
+                    let (row_i, row_j) = (sides.a.row(i as usize), sides.b.row(j as usize));
+                    if (!symmetric || y > first + x) && accept(i, j) && quick_sqdist(row_i, row_j) * shrink <= limit {
+                        let d = spark_sqdist(row_i, row_j).sqrt();
+                        if d < threshold {
+                            found.push((i, j, d));
+                        }
                     }
                     limit
                 });
-            }
-            let mut found = Vec::new();
-            for (i, j) in close {
-                if accept(i, j) {
-                    let d = spark_sqdist(sides.a.row(i as usize), sides.b.row(j as usize)).sqrt();
-                    if d < threshold {
-                        found.push((i, j, d));
-                    }
-                }
             }
             found
         })
         .collect()
 }
 
+/// Pairs sampled to choose the screening prefix.
+const SCREEN_SAMPLE: usize = 256;
+
+/// How many leading dimensions the block kernel should screen a group's pairs on.
+///
+/// The squared distance over a prefix of the dimensions is a lower bound of the full one,
+/// so screening on a prefix never loses a pair; it only lets more through to the full
+/// check. On a sample of the group's pairs this estimates, for prefixes of 16, 32, 64, ...
+/// dimensions, the kernel's cost (one FMA per dimension, plus a fixed cost per pair) plus
+/// the full check's cost for the share of pairs that pass, and picks the cheapest.
+fn screen_dims<T: Element>(sides: &Sides<'_, T>, ra: &[u32], rb: &[u32], limit: f64) -> usize {
+    const PAIR_COST: f64 = 16.0;
+    const FULL_CHECK_COST_PER_DIM: f64 = 8.0;
+    let dim = sides.a.dim();
+    let mut prefixes: Vec<usize> = std::iter::successors(Some(16usize), |p| Some(p * 2)).take_while(|&p| p < dim).collect();
+    prefixes.push(dim);
+    let mut passed = vec![0usize; prefixes.len()];
+    for s in 0..SCREEN_SAMPLE {
+        let (i, j) = (ra[s * 7919 % ra.len()], rb[(s * 104_729 + 13) % rb.len()]);
+        let (x, y) = (sides.a.row(i as usize), sides.b.row(j as usize));
+        let mut partial = 0.0f64;
+        let mut from = 0;
+        for (p, &to) in prefixes.iter().enumerate() {
+            partial += quick_sqdist(&x[from..to], &y[from..to]);
+            from = to;
+            passed[p] += usize::from(partial <= limit);
+        }
+    }
+    let cost = |p: usize| {
+        let pass_rate = passed[p] as f64 / SCREEN_SAMPLE as f64;
+        prefixes[p] as f64 + PAIR_COST + pass_rate * FULL_CHECK_COST_PER_DIM * dim as f64
+    };
+    let best = (0..prefixes.len()).min_by(|&p, &q| cost(p).total_cmp(&cost(q))).unwrap_or(prefixes.len() - 1);
+    prefixes[best]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::uniform_rows;
     use crate::params::BrpParams;
-
-    fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n * dim)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn brute(h: &BrpHasher, a: Rows<'_, f32>, b: Rows<'_, f32>, symmetric: bool, t: f64) -> Vec<(u32, u32, f64)> {
         let tables = h.params().num_hash_tables;
@@ -338,8 +363,8 @@ mod tests {
     #[test]
     fn both_plans_equal_brute_force() {
         let dim = 10;
-        let a = data(1500, dim, 1);
-        let b = data(700, dim, 2);
+        let a = uniform_rows(1500, dim, 1, 2.0);
+        let b = uniform_rows(700, dim, 2, 2.0);
         let (ra, rb) = (Rows::new(&a, dim).unwrap(), Rows::new(&b, dim).unwrap());
         let mut plans = Vec::new();
         for bl in [0.05, 0.3, 40.0] {
@@ -356,9 +381,31 @@ mod tests {
     }
 
     #[test]
+    fn prefix_screening_keeps_every_pair() {
+        // 70-d rows with near copies: screening runs on a 16..64-dim prefix, then in full.
+        let dim = 70;
+        let a = uniform_rows(900, dim, 11, 2.0);
+        let noise = uniform_rows(900, dim, 12, 0.3);
+        let b: Vec<f32> = a.iter().zip(&noise).map(|(x, e)| x + e).collect();
+        let (ra, rb) = (Rows::new(&a, dim).unwrap(), Rows::new(&b, dim).unwrap());
+        let both: Vec<f32> = [a.clone(), b.clone()].concat();
+        let rboth = Rows::new(&both, dim).unwrap();
+        let h = BrpHasher::new(BrpParams::new(dim, 8.0, 2, 5).unwrap());
+        for t in [0.8, 1.0, 1.2] {
+            let (got, plan) = similarity_join(&h, ra, Some(rb), t).unwrap();
+            let want = brute(&h, ra, rb, false, t);
+            assert!(want.len() > 100, "t {t}: the test needs close pairs, has {}", want.len());
+            assert_eq!(plan, Plan::AllPairs);
+            assert_eq!(triples(&got), want, "A x B, t {t}");
+            let (got, _) = similarity_join(&h, rboth, None, t).unwrap();
+            assert_eq!(triples(&got), brute(&h, rboth, rboth, true, t), "self, t {t}");
+        }
+    }
+
+    #[test]
     fn cms_with_one_collision_is_the_plain_join() {
         let dim = 6;
-        let a = data(800, dim, 5);
+        let a = uniform_rows(800, dim, 5, 2.0);
         let ra = Rows::new(&a, dim).unwrap();
         let h = BrpHasher::new(BrpParams::new(dim, 0.8, 4, 3).unwrap());
         let (plain, _) = similarity_join(&h, ra, None, 0.6).unwrap();

@@ -89,7 +89,7 @@ pub fn batch_knn<T: Element>(hasher: &BrpHasher, base: Rows<'_, T>, queries: Row
     }
     if !tile.is_empty() {
         let mut packed = PackedCols::default();
-        packed.fill(base, 0..base.len());
+        packed.fill(base, 0..base.len(), base.dim());
         let max_col_norm = (0..base.len()).map(|r| sqnorm(base.row(r))).fold(0.0, f64::max);
         let tiled: Vec<(usize, Vec<Candidate>)> = tile
             .par_chunks(QUERY_BLOCK)
@@ -164,7 +164,7 @@ fn screen_block<T: Element>(
 ) -> Vec<BinaryHeap<Candidate>> {
     let tables = buckets.tables;
     let mut rows = PackedRows::default();
-    rows.fill(queries, block.iter().copied());
+    rows.fill(queries, block.iter().copied(), queries.dim());
     let mut heaps: Vec<BinaryHeap<Candidate>> = (0..block.len()).map(|_| BinaryHeap::with_capacity(cap + 1)).collect();
     let mut tile = Tile::default();
     let panels = packed.panels();
@@ -221,17 +221,8 @@ fn certified<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::uniform_rows;
     use crate::params::BrpParams;
-
-    fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n * dim)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-            })
-            .collect()
-    }
 
     /// Brute force over all rows with the collision rule and exact distances.
     fn reference(h: &BrpHasher, base: Rows<'_, f32>, q: &[f32], k: usize) -> Vec<(i64, f64)> {
@@ -249,8 +240,8 @@ mod tests {
     #[test]
     fn both_plans_agree_with_brute_force() {
         let dim = 24;
-        let base = data(3000, dim, 7);
-        let queries = data(40, dim, 8);
+        let base = uniform_rows(3000, dim, 7, 4.0);
+        let queries = uniform_rows(40, dim, 8, 4.0);
         // Coarse buckets force the tile plan, fine ones the gather plan.
         for bl in [50.0, 0.5] {
             let h = BrpHasher::new(BrpParams::new(dim, bl, 3, 42).unwrap());
@@ -271,7 +262,7 @@ mod tests {
     fn duplicates_and_k_larger_than_candidates() {
         let dim = 4;
         let mut base = vec![1.0f32; dim * 300]; // 300 identical rows: ties everywhere
-        base.extend(data(10, dim, 3));
+        base.extend(uniform_rows(10, dim, 3, 4.0));
         let h = BrpHasher::new(BrpParams::new(dim, 1e6, 2, 1).unwrap());
         let b = Rows::new(&base, dim).unwrap();
         let got = batch_knn(&h, b, Rows::new(&[1.0f32; 4], dim).unwrap(), 5).unwrap();

@@ -166,6 +166,18 @@ impl<'a, T: Element> Rows<'a, T> {
     }
 }
 
+/// Deterministic test rows: `n x dim` values uniform in `[-span/2, span/2)`.
+#[cfg(test)]
+pub(crate) fn uniform_rows(n: usize, dim: usize, seed: u64, span: f32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n * dim)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * span
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

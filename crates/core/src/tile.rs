@@ -38,16 +38,18 @@ fn sqnorm<T: Element>(x: &[T]) -> f64 {
 }
 
 impl<T: Element> PackedRows<T> {
-    /// Pack `src` rows `ids` (reusing this buffer's allocation).
-    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>) {
-        let dim = src.dim();
+    /// Pack the first `dims` values of `src` rows `ids` (reusing this buffer's allocation).
+    /// Distances over a prefix of the dimensions are lower bounds of the full ones, so a
+    /// join can screen on a prefix.
+    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>, dims: usize) {
+        let dim = dims.min(src.dim());
         let n = ids.len();
         let padded = n.div_ceil(ROW_GROUP) * ROW_GROUP;
         self.dim = dim;
         self.data.clear();
         self.sqnorm.clear();
         for i in ids {
-            let row = src.row(i);
+            let row = &src.row(i)[..dim];
             self.data.extend_from_slice(row);
             self.sqnorm.push(sqnorm(row));
         }
@@ -70,9 +72,10 @@ impl<T: Element> PackedRows<T> {
 }
 
 impl<T: Element> PackedCols<T> {
-    /// Pack `src` rows `ids` as columns (reusing this buffer's allocation).
-    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>) {
-        let dim = src.dim();
+    /// Pack the first `dims` values of `src` rows `ids` as columns (reusing this buffer's
+    /// allocation).
+    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>, dims: usize) {
+        let dim = dims.min(src.dim());
         let n = ids.len();
         let panels = n.div_ceil(T::PANEL);
         self.dim = dim;
@@ -80,7 +83,7 @@ impl<T: Element> PackedCols<T> {
         self.data.clear();
         self.data.resize(panels * T::PANEL * dim, T::default());
         for (c, i) in ids.enumerate() {
-            let row = src.row(i);
+            let row = &src.row(i)[..dim];
             let (panel, j) = (c / T::PANEL, c % T::PANEL);
             let base = panel * T::PANEL * dim + j;
             for (k, v) in row.iter().enumerate() {
@@ -151,7 +154,11 @@ multiversion! {
 #[derive(Debug, Default)]
 pub struct Tile<T> {
     dots: Vec<T>,
+    loose_norms: Vec<T>,
 }
+
+/// Columns tested together by the coarse (vectorisable) pass of [`Tile::for_each_within`].
+const COARSE: usize = 16;
 
 impl<T: Element> Tile<T> {
     /// A bound on the kernel's error for one pair:
@@ -191,14 +198,28 @@ impl<T: Element> Tile<T> {
         let cols = b.len().saturating_sub(first_col).min(width);
         let (margin, underflow) = (Self::margin(a.dim), Self::underflow(a.dim));
         let col_norms = &b.sqnorm[first_col..first_col + cols];
+        // Coarse pass in `T`, over COARSE columns at a time: `(|a|² + |b|²)(1 - margin/2) -
+        // 2 a·b <= limit` is looser than the exact test below by `margin/2 * (|a|² + |b|²)`,
+        // far more than its own rounding, so it never rejects a pair the exact test keeps.
+        // NaN (an overflowed dot product) counts as a hit.
+        let loose = 1.0 - margin / 2.0;
+        self.loose_norms.clear();
+        self.loose_norms.extend(col_norms.iter().map(|&nb| T::from_f64(nb * loose)));
         for (i, &na) in a.sqnorm.iter().enumerate() {
             let dots = &self.dots[i * width..i * width + cols];
             let mut row_limit = limit + underflow;
-            for (j, (&nb, &dot)) in col_norms.iter().zip(dots).enumerate() {
-                let sum = na + nb;
-                let approx = sum - 2.0 * dot.to_f64();
-                if approx - margin * sum <= row_limit {
-                    row_limit = visit(i, first_col + j, approx) + underflow;
+            for (c, (loose_nb, chunk)) in self.loose_norms.chunks(COARSE).zip(dots.chunks(COARSE)).enumerate() {
+                let bound = T::from_f64(row_limit - na * loose);
+                let hit = loose_nb.iter().zip(chunk).fold(false, |hit, (&nb, &dot)| hit | !(nb - (dot + dot) > bound));
+                if !hit {
+                    continue;
+                }
+                for (j, &dot) in (c * COARSE..).zip(chunk) {
+                    let sum = na + col_norms[j];
+                    let approx = sum - 2.0 * dot.to_f64();
+                    if !(approx - margin * sum > row_limit) {
+                        row_limit = visit(i, first_col + j, approx) + underflow;
+                    }
                 }
             }
         }
@@ -208,25 +229,16 @@ impl<T: Element> Tile<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn data(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n * dim)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::rows::uniform_rows;
 
     #[test]
     fn screened_distances_bound_the_exact_ones() {
         let dim = 37;
-        let (a, b) = (data(11, dim, 1), data(45, dim, 2));
+        let (a, b) = (uniform_rows(11, dim, 1, 2.0), uniform_rows(45, dim, 2, 2.0));
         let (ra, rb) = (Rows::new(&a, dim).unwrap(), Rows::new(&b, dim).unwrap());
         let (mut pa, mut pb) = (PackedRows::default(), PackedCols::default());
-        pa.fill(ra, [3usize, 0, 10, 7, 1].into_iter());
-        pb.fill(rb, 0..45);
+        pa.fill(ra, [3usize, 0, 10, 7, 1].into_iter(), dim);
+        pb.fill(rb, 0..45, dim);
         let mut tile = Tile::default();
         let mut seen = 0;
         tile.for_each_within(&pa, &pb, 0..pb.panels(), f64::INFINITY, |i, j, approx| {
