@@ -270,7 +270,7 @@ mod tests {
         assert!(got.distances[..5].iter().all(|&d| d == 0.0));
         let got = batch_knn(&h, b, Rows::new(&[1.0f32; 4], dim).unwrap(), 400).unwrap();
         let colliding = reference(&h, b, &[1.0f32; 4], 400).len();
-        assert!(colliding >= 300 && colliding < 400);
+        assert!((300..400).contains(&colliding));
         assert_eq!(got.counts[0], colliding);
         assert_eq!(got.rows[colliding], -1);
         assert_eq!(got.distances[colliding], f64::INFINITY);

@@ -64,6 +64,7 @@ fn strict_log(x: f64) -> f64 {
     const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
     const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
     const TWO54: f64 = f64::from_bits(0x4350_0000_0000_0000);
+    const ONE_THIRD: f64 = f64::from_bits(0x3fd5_5555_5555_5555);
     const LG: [f64; 7] = [
         f64::from_bits(0x3fe5_5555_5555_5593),
         f64::from_bits(0x3fd9_9999_9997_fa04),
@@ -107,7 +108,7 @@ fn strict_log(x: f64) -> f64 {
         if f == 0.0 {
             return if k == 0 { 0.0 } else { dk * LN2_HI + dk * LN2_LO };
         }
-        let r = f * f * (0.5 - 0.333_333_333_333_333_33 * f);
+        let r = f * f * (0.5 - ONE_THIRD * f);
         return if k == 0 { f - r } else { dk * LN2_HI - ((r - dk * LN2_LO) - f) };
     }
     let s = f / (2.0 + f);

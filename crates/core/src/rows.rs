@@ -126,7 +126,7 @@ impl<'a, T: Element> Rows<'a, T> {
         if dim == 0 {
             return Err(Error::invalid("dim", "vectors need at least one dimension"));
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(Error::invalid(
                 "vectors",
                 format!("{} values do not split into rows of {dim}", data.len()),

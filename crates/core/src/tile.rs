@@ -182,6 +182,8 @@ impl<T: Element> Tile<T> {
     /// `limit` (`f64::INFINITY` visits all); `visit` returns the row's limit from then on,
     /// so a k-NN heap can tighten it as it fills. `row` indexes the packed rows, `col` the
     /// packed columns.
+    // `!(x > limit)` rather than `x <= limit`: a NaN (overflowed dot product) must pass.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     pub fn for_each_within(
         &mut self,
         a: &PackedRows<T>,

@@ -97,7 +97,7 @@ impl Hasher {
     /// Spark's `randMatrix`: float64 (num_hash_tables, dim).
     fn unit_vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let p = self.inner.params();
-        Ok(self.inner.unit_vectors().to_vec().into_pyarray(py).reshape([p.num_hash_tables, p.dim])?)
+        self.inner.unit_vectors().to_vec().into_pyarray(py).reshape([p.num_hash_tables, p.dim])
     }
 
     /// Bucket ids: int64 (n, num_hash_tables).
@@ -105,7 +105,7 @@ impl Hasher {
         let tables = self.inner.params().num_hash_tables;
         let hashes = with_rows!(py, &[&x], |r| self.inner.hash(r[0], "vectors")).map_err(to_py)?;
         let n = hashes.len() / tables;
-        Ok(hashes.into_pyarray(py).reshape([n, tables])?)
+        hashes.into_pyarray(py).reshape([n, tables])
     }
 
     /// Single-probe k-NN of every query: (rows int64 (q, k), distances float64 (q, k),
