@@ -1,6 +1,7 @@
 //! The crate's one error type.
 
 use std::fmt;
+use std::path::PathBuf;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -10,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Error(Box<ErrorKind>);
 
 /// What went wrong, with the numbers a user needs to fix it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A parameter is out of its domain (`bucket_length <= 0`, `k < 1`, a NaN threshold, ...).
@@ -36,12 +37,29 @@ pub enum ErrorKind {
         /// Column of the first bad value.
         col: usize,
     },
+    /// Reading or writing index files failed: corrupt, incompatible, or an I/O error.
+    Format(fast_lsh_ann_format::Error),
+    /// An index already exists where a build was asked to write one.
+    AlreadyExists {
+        /// The index directory.
+        path: PathBuf,
+    },
+    /// No index at this path.
+    NotFound {
+        /// The path given.
+        path: PathBuf,
+    },
 }
 
 impl Error {
     /// The kind of this error.
     pub fn kind(&self) -> &ErrorKind {
         &self.0
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ErrorKind::Format(fast_lsh_ann_format::Error::io(path, source)).into()
     }
 
     /// Shorthand for [`ErrorKind::InvalidParameter`].
@@ -53,6 +71,12 @@ impl Error {
 impl From<ErrorKind> for Error {
     fn from(kind: ErrorKind) -> Self {
         Error(Box::new(kind))
+    }
+}
+
+impl From<fast_lsh_ann_format::Error> for Error {
+    fn from(e: fast_lsh_ann_format::Error) -> Self {
+        ErrorKind::Format(e).into()
     }
 }
 
@@ -68,8 +92,20 @@ impl fmt::Display for Error {
                 f,
                 "{input} contains NaN or inf at row {row}, column {col}; LSH needs finite values (drop or impute them first)"
             ),
+            ErrorKind::Format(e) => e.fmt(f),
+            ErrorKind::AlreadyExists { path } => {
+                write!(f, "an index already exists at {}; pass overwrite=True to replace it", path.display())
+            }
+            ErrorKind::NotFound { path } => write!(f, "no index at {} (no MANIFEST there)", path.display()),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.0 {
+            ErrorKind::Format(e) => e.source(),
+            _ => None,
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! lanes left to right, then adds the tail one product at a time. [`spark_dot`] is that
 //! order, so unit vectors and hashes equal Spark's (see `shared/SPARK.md`).
 
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::params::BrpParams;
 use crate::rng::JavaRandom;
 use crate::rows::{Element, Rows};
@@ -158,6 +158,23 @@ impl BrpHasher {
         BrpHasher { params, unit, alpha }
     }
 
+    /// A hasher over given unit vectors (`num_hash_tables x dim`, as stored in an index),
+    /// instead of drawing them from the seed.
+    pub fn with_unit_vectors(params: BrpParams, unit: Vec<f64>) -> Result<Self> {
+        if unit.len() != params.dim * params.num_hash_tables || unit.iter().any(|v| !v.is_finite()) {
+            return Err(Error::invalid("unit vectors", format!("need {} finite values", params.dim * params.num_hash_tables)));
+        }
+        Ok(BrpHasher { params, unit, alpha: 1.0 / params.bucket_length })
+    }
+
+    /// `(1 / bucket_length) * <u_t, x>` for every table: the values whose floors are the
+    /// hashes (same arithmetic), and whose fractions tell multi-probe how close `x` lies to
+    /// its buckets' boundaries.
+    pub fn scaled_projections<T: Element>(&self, x: &[T]) -> Vec<f64> {
+        let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
+        self.unit.chunks_exact(self.params.dim).map(|u| self.alpha * spark_dot(u, &wide)).collect()
+    }
+
     /// The parameters this hasher was built from.
     pub fn params(&self) -> &BrpParams {
         &self.params
@@ -263,9 +280,9 @@ mod tests {
         x[3 * 321 + 2] = f32::NAN;
         x[3 * 400] = f32::INFINITY;
         let err = h.hash(Rows::new(&x, 3).unwrap(), "vectors").unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::NonFinite { input: "vectors", row: 321, col: 2 });
+        assert!(matches!(err.kind(), ErrorKind::NonFinite { input: "vectors", row: 321, col: 2 }));
         let err = h.hash(Rows::new(&x[..6], 2).unwrap(), "vectors").unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::DimensionMismatch { expected: 3, got: 2 });
+        assert!(matches!(err.kind(), ErrorKind::DimensionMismatch { expected: 3, got: 2 }));
     }
 
     #[cfg(target_arch = "x86_64")]

@@ -15,7 +15,9 @@
 //!
 //! Modules, one concept each: [`rng`] (Java's generator), [`hash`] (the hash family),
 //! [`rows`] (borrowed matrices), [`distance`] (Spark's exact distance), [`tile`] (the block
-//! distance kernel), [`bucket`] (rows grouped by bucket), [`knn`], [`join`], [`error`].
+//! distance kernel), [`bucket`] (rows grouped by bucket), [`knn`], [`join`], [`error`];
+//! the on-disk index: [`sort`] (external sort), [`writer`] (building), [`index`] (opened
+//! for queries), [`probe`] (multi-probe).
 #![deny(missing_docs)]
 
 pub mod bucket;
@@ -23,12 +25,16 @@ mod cpu;
 pub mod distance;
 pub mod error;
 pub mod hash;
+pub mod index;
 pub mod join;
 pub mod knn;
 pub mod params;
+pub mod probe;
 pub mod rng;
 pub mod rows;
+pub mod sort;
 pub mod tile;
+pub mod writer;
 
 pub use error::{Error, ErrorKind, Result};
 pub use hash::BrpHasher;

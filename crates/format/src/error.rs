@@ -56,7 +56,8 @@ impl Error {
         ErrorKind::Corrupt { path: path.into(), detail: detail.into() }.into()
     }
 
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ErrorKind::Io { path: path.into(), source }.into()
     }
 }

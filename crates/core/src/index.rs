@@ -1,0 +1,240 @@
+//! An index directory opened for queries: every segment is mmap'd and its frame checked,
+//! so opening costs the same whatever the index's size; [`Index::verify`] reads every byte.
+
+use crate::distance::quick_sqdist;
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::BrpHasher;
+use crate::probe::perturbations;
+use crate::rows::{Element, Rows};
+use crate::writer::{IndexParams, corrupt_err, names};
+use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Segment};
+use memmap2::Mmap;
+use rayon::prelude::*;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Answers of [`Index::knn`], row-major `queries x k`; missing slots hold id -1 and
+/// distance `+inf`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexKnn {
+    /// External ids (row numbers when the index has none).
+    pub ids: Vec<i64>,
+    /// Euclidean distances (computed in `f64`, rounded to `f32`).
+    pub distances: Vec<f32>,
+}
+
+/// An opened index.
+pub struct Index {
+    path: PathBuf,
+    params: IndexParams,
+    rows: usize,
+    hasher: BrpHasher,
+    vectors: Segment<Mmap>,
+    signatures: Segment<Mmap>,
+    tables: Vec<Segment<Mmap>>,
+    ids: Option<Segment<Mmap>>,
+}
+
+fn map_segment(dir: &Path, manifest: &Manifest, name: &str, kind: Kind) -> Result<Segment<Mmap>> {
+    let info = manifest
+        .segments
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| corrupt_err(&dir.join(MANIFEST), format!("lists no segment {name}")))?;
+    let path = dir.join(name);
+    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+    if len != info.len {
+        return Err(corrupt_err(&path, format!("is {len} bytes, the manifest says {}", info.len)));
+    }
+    // SAFETY: the segment files of a published index are immutable: writers create new
+    // files and never modify published ones, and the index API never writes to them. A
+    // process that truncates or rewrites them behind our back violates that contract (as
+    // with any mmap-based store); every access below is bounds-checked against the length
+    // validated at open.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+    let seg = Segment::open(&path, map, kind)?;
+    if seg.checksum() != info.checksum {
+        return Err(corrupt_err(&path, "checksum in the footer differs from the manifest's".into()));
+    }
+    Ok(seg)
+}
+
+impl Index {
+    /// Open the index at `path`: read and check the manifest, map and check every segment.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.join(MANIFEST).exists() {
+            return Err(ErrorKind::NotFound { path: path.to_owned() }.into());
+        }
+        let manifest = Manifest::read(path)?;
+        let params = IndexParams::from_manifest(&manifest, &path.join(MANIFEST))?;
+        let rows: usize = manifest
+            .get("rows")
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(|| corrupt_err(&path.join(MANIFEST), "bad rows".into()))?;
+        let (dim, tables) = (params.dim, params.num_hash_tables);
+        let expect = |seg: &Segment<Mmap>, name: &str, count: usize, width: usize| -> Result<()> {
+            if seg.count() != count as u64 || seg.width() != width as u64 {
+                return Err(corrupt_err(
+                    &path.join(name),
+                    format!("holds {} x {}, expected {count} x {width}", seg.count(), seg.width()),
+                ));
+            }
+            Ok(())
+        };
+        let vectors = map_segment(path, &manifest, names::VECTORS, Kind::Vectors)?;
+        expect(&vectors, names::VECTORS, rows, dim)?;
+        vectors.values::<f32>()?;
+        let signatures = map_segment(path, &manifest, names::SIGNATURES, Kind::Signatures)?;
+        expect(&signatures, names::SIGNATURES, rows, tables)?;
+        signatures.values::<u64>()?;
+        let projections = map_segment(path, &manifest, names::PROJECTIONS, Kind::Projections)?;
+        let hasher_params = params.hasher_params()?;
+        expect(&projections, names::PROJECTIONS, hasher_params.num_hash_tables, dim)?;
+        let hasher = BrpHasher::with_unit_vectors(hasher_params, projections.values::<f64>()?.to_vec())
+            .map_err(|e| corrupt_err(&path.join(names::PROJECTIONS), e.to_string()))?;
+        let mut table_segments = Vec::with_capacity(tables);
+        for t in 0..tables {
+            let seg = map_segment(path, &manifest, &names::table(t), Kind::Table)?;
+            expect(&seg, &names::table(t), rows, 2)?;
+            seg.values::<u64>()?;
+            table_segments.push(seg);
+        }
+        let ids = if manifest.get("ids") == Some("true") {
+            let seg = map_segment(path, &manifest, names::IDS, Kind::Ids)?;
+            expect(&seg, names::IDS, rows, 1)?;
+            seg.values::<i64>()?;
+            Some(seg)
+        } else {
+            None
+        };
+        Ok(Index { path: path.to_owned(), params, rows, hasher, vectors, signatures, tables: table_segments, ids })
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when the index has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// The build parameters.
+    pub fn params(&self) -> &IndexParams {
+        &self.params
+    }
+
+    /// Where the index lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Read every segment and check its checksum.
+    pub fn verify(&self) -> Result<()> {
+        let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures];
+        all.extend(self.tables.iter());
+        all.extend(self.ids.iter());
+        all.par_iter().try_for_each(|s| s.verify().map_err(Error::from))
+    }
+
+    fn vectors(&self) -> &[f32] {
+        self.vectors.values::<f32>().expect("checked at open")
+    }
+
+    /// Rows of table `t` in bucket `key` (a binary search of the sorted run).
+    fn bucket(&self, t: usize, key: u64) -> &[u64] {
+        let run = self.tables[t].values::<u64>().expect("checked at open");
+        let n = run.len() / 2;
+        let first = partition(n, |i| run[2 * i] < key);
+        let end = first + partition(n - first, |i| run[2 * (first + i)] <= key);
+        &run[2 * first..2 * end]
+    }
+
+    fn external_id(&self, row: usize) -> i64 {
+        match &self.ids {
+            Some(ids) => ids.values::<i64>().expect("checked at open")[row],
+            None => row as i64,
+        }
+    }
+
+    /// The `k` nearest rows to each query among those sharing a bucket with it in some
+    /// table, visiting `probes` extra buckets per table (multi-probe); nearest first, ties
+    /// by smaller row. Parallel over queries.
+    pub fn knn<T: Element>(&self, queries: Rows<'_, T>, k: usize, probes: usize) -> Result<IndexKnn> {
+        if k == 0 {
+            return Err(Error::invalid("k", "the number of nearest neighbours cannot be less than 1"));
+        }
+        if queries.dim() != self.params.dim {
+            return Err(ErrorKind::DimensionMismatch { expected: self.params.dim, got: queries.dim() }.into());
+        }
+        if let Some(at) = queries.as_slice().iter().position(|v| !v.is_finite()) {
+            let dim = self.params.dim;
+            return Err(ErrorKind::NonFinite { input: "queries", row: at / dim, col: at % dim }.into());
+        }
+        let per_query: Vec<Vec<(f64, u32)>> =
+            (0..queries.len()).into_par_iter().map(|q| self.knn_one(queries.row(q), k, probes)).collect();
+        let mut out = IndexKnn { ids: vec![-1; queries.len() * k], distances: vec![f32::INFINITY; queries.len() * k] };
+        for (q, best) in per_query.into_iter().enumerate() {
+            for (slot, (d, row)) in best.into_iter().enumerate() {
+                out.ids[q * k + slot] = self.external_id(row as usize);
+                out.distances[q * k + slot] = d as f32;
+            }
+        }
+        Ok(out)
+    }
+
+    fn knn_one<T: Element>(&self, query: &[T], k: usize, probes: usize) -> Vec<(f64, u32)> {
+        let per_table = self.params.projections_per_table;
+        let scaled = self.hasher.scaled_projections(query);
+        let home: Vec<i64> = scaled.iter().map(|x| x.floor() as i64).collect();
+        let mut rows: Vec<u32> = Vec::new();
+        for t in 0..self.params.num_hash_tables {
+            let mine = &home[t * per_table..(t + 1) * per_table];
+            let mut visit = |values: &[i64]| {
+                let key = self.params.bucket_key(values, 0);
+                rows.extend(self.bucket(t, key).chunks_exact(2).map(|p| p[1] as u32));
+            };
+            visit(mine);
+            for moves in perturbations(&scaled[t * per_table..(t + 1) * per_table], probes) {
+                let mut moved = mine.to_vec();
+                for (j, delta) in moves {
+                    moved[j] += delta;
+                }
+                visit(&moved);
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        let vectors = self.vectors();
+        let dim = self.params.dim;
+        let query32: Vec<f32> = query.iter().map(|v| v.to_f64() as f32).collect();
+        let mut measured: Vec<(f64, u32)> = rows
+            .into_iter()
+            .map(|r| (quick_sqdist(&query32, &vectors[r as usize * dim..(r as usize + 1) * dim]).sqrt(), r))
+            .collect();
+        if measured.len() > k {
+            measured.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            measured.truncate(k);
+        }
+        measured.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        measured
+    }
+
+    /// Each row's bucket key in every table (the signatures segment).
+    pub fn signature(&self, row: usize) -> &[u64] {
+        let l = self.params.num_hash_tables;
+        &self.signatures.values::<u64>().expect("checked at open")[row * l..(row + 1) * l]
+    }
+}
+
+/// Number of leading indices in `0..n` for which `below` holds (`below` is monotone).
+fn partition(n: usize, below: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if below(mid) { lo = mid + 1 } else { hi = mid }
+    }
+    lo
+}

@@ -1,0 +1,299 @@
+//! Building an index directory: vectors are appended chunk by chunk, every table's
+//! `(bucket_key, row)` pairs go through an external sort bounded by a memory budget, and
+//! the directory appears at its final path only when it is complete.
+//!
+//! Crash safety: everything is written into a staging directory beside the target
+//! (`.<name>.building-<pid>-<n>`), segments are synced, the MANIFEST is written last and
+//! atomically, and the staging directory is renamed onto the target. A crash at any moment
+//! leaves either no index, or the previous one, at the target; leftover staging directories
+//! are removed by the next build at that path.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::hash::BrpHasher;
+use crate::params::BrpParams;
+use crate::rows::{Element, Rows};
+use crate::sort::RunSorter;
+use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, SegmentInfo, SegmentWriter};
+use std::path::{Path, PathBuf};
+
+/// The parameters of an index: a BRP model plus AND-amplification.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexParams {
+    /// Vector dimension.
+    pub dim: usize,
+    /// Bucket width along each projection.
+    pub bucket_length: f64,
+    /// Number of hash tables `L` (a pair is a candidate if it shares a bucket in any).
+    pub num_hash_tables: usize,
+    /// Projections per table `k` (a bucket is the tuple of `k` hash values; `k = 1` is
+    /// Spark's scheme and keys are Spark's hash values).
+    pub projections_per_table: usize,
+    /// Seed of Spark's generator for the projections.
+    pub seed: i64,
+}
+
+impl IndexParams {
+    /// The hasher of all `L x k` projections (Spark's draws, in Spark's order).
+    pub fn hasher_params(&self) -> Result<BrpParams> {
+        if self.projections_per_table == 0 {
+            return Err(Error::invalid("projections_per_table", "must be at least 1, got 0"));
+        }
+        let total = self.num_hash_tables.checked_mul(self.projections_per_table).unwrap_or(usize::MAX);
+        BrpParams::new(self.dim, self.bucket_length, total, self.seed)
+    }
+
+    /// Bucket key of table `t` from a row's `L x k` hash values: the hash value itself
+    /// when `k = 1`, else the xxh3 of the `k` values.
+    pub fn bucket_key(&self, hashes: &[i64], t: usize) -> u64 {
+        let k = self.projections_per_table;
+        let values = &hashes[t * k..(t + 1) * k];
+        if k == 1 {
+            return values[0] as u64;
+        }
+        let mut bytes = [0u8; 8 * 16];
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for chunk in values.chunks(16) {
+            for (i, v) in chunk.iter().enumerate() {
+                bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+            }
+            hasher.update(&bytes[..chunk.len() * 8]);
+        }
+        hasher.digest()
+    }
+
+    /// Write these parameters into a manifest.
+    pub(crate) fn to_manifest(self, m: &mut Manifest) {
+        m.set("kind", "fast_lsh_ann index");
+        m.set("dim", self.dim);
+        m.set("bucket_length", self.bucket_length);
+        m.set("bucket_length_bits", format!("{:016x}", self.bucket_length.to_bits()));
+        m.set("num_hash_tables", self.num_hash_tables);
+        m.set("projections_per_table", self.projections_per_table);
+        m.set("seed", self.seed);
+        m.set("rng", "spark-java-random");
+    }
+
+    /// Read parameters back from a manifest.
+    pub(crate) fn from_manifest(m: &Manifest, path: &Path) -> Result<Self> {
+        let field = |key: &str| -> Result<&str> {
+            m.get(key).ok_or_else(|| fast_lsh_ann_format::Error::from(corrupt(path, format!("no {key} in the manifest"))).into())
+        };
+        let num = |key: &str| -> Result<usize> {
+            field(key)?.parse().map_err(|_| corrupt_err(path, format!("bad {key} in the manifest")))
+        };
+        if field("kind")? != "fast_lsh_ann index" {
+            return Err(corrupt_err(path, "not a fast_lsh_ann index manifest".into()));
+        }
+        let bits = u64::from_str_radix(field("bucket_length_bits")?, 16).map_err(|_| corrupt_err(path, "bad bucket_length".into()))?;
+        let seed = field("seed")?.parse().map_err(|_| corrupt_err(path, "bad seed".into()))?;
+        let p = IndexParams {
+            dim: num("dim")?,
+            bucket_length: f64::from_bits(bits),
+            num_hash_tables: num("num_hash_tables")?,
+            projections_per_table: num("projections_per_table")?,
+            seed,
+        };
+        p.hasher_params().map_err(|e| corrupt_err(path, format!("bad parameters: {e}")))?;
+        Ok(p)
+    }
+}
+
+fn corrupt(path: &Path, detail: String) -> fast_lsh_ann_format::ErrorKind {
+    fast_lsh_ann_format::ErrorKind::Corrupt { path: path.to_owned(), detail }
+}
+
+pub(crate) fn corrupt_err(path: &Path, detail: String) -> Error {
+    fast_lsh_ann_format::Error::from(corrupt(path, detail)).into()
+}
+
+/// Segment file names.
+pub(crate) mod names {
+    pub const VECTORS: &str = "vectors.seg";
+    pub const SIGNATURES: &str = "signatures.seg";
+    pub const PROJECTIONS: &str = "projections.seg";
+    pub const IDS: &str = "ids.seg";
+    pub fn table(t: usize) -> String {
+        format!("table-{t:03}.seg")
+    }
+}
+
+/// Builds one index directory; call [`finish`](Self::finish) to publish it. Dropping an
+/// unfinished writer removes its staging directory.
+pub struct IndexWriter {
+    target: PathBuf,
+    staging: PathBuf,
+    params: IndexParams,
+    hasher: BrpHasher,
+    /// `Some` until `finish` takes them.
+    vectors: Option<SegmentWriter>,
+    signatures: Option<SegmentWriter>,
+    ids: Option<SegmentWriter>,
+    with_ids: Option<bool>,
+    sorters: Vec<RunSorter>,
+    rows: u64,
+    finished: bool,
+}
+
+fn staging_prefix(target: &Path) -> String {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    format!(".{name}.building-")
+}
+
+impl IndexWriter {
+    /// Start building an index at `path`. Refuses an existing path unless `overwrite`.
+    /// `memory_budget` bounds the bytes of buffered `(key, row)` pairs over all tables.
+    pub fn create(path: &Path, params: IndexParams, memory_budget: usize, overwrite: bool) -> Result<Self> {
+        let hasher = BrpHasher::new(params.hasher_params()?);
+        if path.exists() && !overwrite {
+            return Err(ErrorKind::AlreadyExists { path: path.to_owned() }.into());
+        }
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let prefix = staging_prefix(path);
+        // Leftovers of builds that crashed: never published, safe to delete.
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let staging = parent.join(format!("{prefix}{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+        let spill = staging.join("spill");
+        std::fs::create_dir(&spill).map_err(|e| Error::io(&spill, e))?;
+        let tables = params.num_hash_tables;
+        let per_table = memory_budget / tables.max(1);
+        let vectors = SegmentWriter::create(&staging.join(names::VECTORS), Kind::Vectors, params.dim as u64, 4)?;
+        let signatures = SegmentWriter::create(&staging.join(names::SIGNATURES), Kind::Signatures, tables as u64, 8)?;
+        Ok(IndexWriter {
+            target: path.to_owned(),
+            sorters: (0..tables).map(|t| RunSorter::new(&spill, &format!("table-{t:03}"), per_table)).collect(),
+            staging,
+            params,
+            hasher,
+            vectors: Some(vectors),
+            signatures: Some(signatures),
+            ids: None,
+            with_ids: None,
+            rows: 0,
+            finished: false,
+        })
+    }
+
+    /// Rows appended so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Append a chunk of rows (and their external ids, if the index has ids: either every
+    /// chunk gives ids or none does). Rows are checked (dimension, finite values) before
+    /// anything of the chunk is written.
+    pub fn append<T: Element>(&mut self, rows: Rows<'_, T>, ids: Option<&[i64]>) -> Result<()> {
+        let hashes = self.hasher.hash(rows, "vectors")?;
+        if let Some(ids) = ids
+            && ids.len() != rows.len()
+        {
+            return Err(Error::invalid("ids", format!("{} ids for {} rows", ids.len(), rows.len())));
+        }
+        match (self.with_ids, ids.is_some()) {
+            (Some(had), has) if had != has => {
+                return Err(Error::invalid("ids", "give ids with every chunk or with none"));
+            }
+            (None, true) => {
+                self.ids = Some(SegmentWriter::create(&self.staging.join(names::IDS), Kind::Ids, 1, 8)?);
+            }
+            _ => {}
+        }
+        self.with_ids = Some(ids.is_some());
+        if u32::try_from(self.rows + rows.len() as u64).is_err() {
+            return Err(Error::invalid("vectors", "an index holds at most 2^32 - 1 rows"));
+        }
+        let narrow: Vec<f32> = rows.as_slice().iter().map(|v| v.to_f64() as f32).collect();
+        let (Some(vectors), Some(signatures)) = (&mut self.vectors, &mut self.signatures) else {
+            unreachable!("writers are open until finish, which consumes self");
+        };
+        vectors.write_values(&narrow)?;
+        let tables = self.params.num_hash_tables;
+        let per_row = tables * self.params.projections_per_table;
+        let mut keys = Vec::with_capacity(rows.len() * tables);
+        for (r, h) in hashes.chunks_exact(per_row).enumerate() {
+            for t in 0..tables {
+                let key = self.params.bucket_key(h, t);
+                keys.push(key);
+                self.sorters[t].push((key, self.rows + r as u64))?;
+            }
+        }
+        signatures.write_values(&keys)?;
+        if let (Some(w), Some(ids)) = (&mut self.ids, ids) {
+            w.write_values(ids)?;
+        }
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Merge the tables, write every segment and the manifest, and move the finished
+    /// directory to the target path (replacing an old index there, if overwriting).
+    pub fn finish(mut self) -> Result<()> {
+        let mut segments: Vec<SegmentInfo> = Vec::new();
+        let sorters = std::mem::take(&mut self.sorters);
+        for (t, sorter) in sorters.into_iter().enumerate() {
+            let mut w = SegmentWriter::create(&self.staging.join(names::table(t)), Kind::Table, 2, 8)?;
+            let mut flat = Vec::new();
+            sorter.merge(|batch| {
+                flat.clear();
+                flat.extend(batch.iter().flat_map(|&(k, r)| [k, r]));
+                w.write_values(&flat).map_err(Error::from)
+            })?;
+            segments.push(w.finish()?);
+        }
+        let mut proj = SegmentWriter::create(&self.staging.join(names::PROJECTIONS), Kind::Projections, self.params.dim as u64, 8)?;
+        proj.write_values(self.hasher.unit_vectors())?;
+        segments.push(proj.finish()?);
+        for w in [self.vectors.take(), self.signatures.take(), self.ids.take()].into_iter().flatten() {
+            segments.push(w.finish()?);
+        }
+        let spill = self.staging.join("spill");
+        std::fs::remove_dir_all(&spill).map_err(|e| Error::io(&spill, e))?;
+        let mut manifest = Manifest::default();
+        self.params.to_manifest(&mut manifest);
+        manifest.set("rows", self.rows);
+        manifest.set("ids", self.with_ids.unwrap_or(false));
+        manifest.segments = segments;
+        manifest.write(&self.staging)?;
+        self.publish()?;
+        self.finished = true;
+        Ok(())
+    }
+
+    fn publish(&self) -> Result<()> {
+        let parent = self.staging.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."));
+        let old = parent.join(format!("{}old", staging_prefix(&self.target)));
+        if self.target.exists() {
+            if !self.target.join(MANIFEST).exists() && std::fs::read_dir(&self.target).is_ok_and(|mut d| d.next().is_some()) {
+                return Err(Error::invalid(
+                    "path",
+                    format!("{} exists and is not an index; refusing to replace it", self.target.display()),
+                ));
+            }
+            std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
+        }
+        std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        std::fs::File::open(&parent).and_then(|d| d.sync_all()).map_err(|e| Error::io(&parent, e))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for IndexWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
