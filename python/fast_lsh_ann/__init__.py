@@ -10,13 +10,18 @@ on one machine and far faster::
     model.approx_similarity_join(X, X, threshold=1.5)   # [(row_a, row_b, distance), ...]
 """
 
+from ._index import Index
 from ._model import BucketedRandomProjectionLSH, BucketedRandomProjectionLSHModel
-from ._native import SPARK_DEFAULT_SEED, __version__
+from ._native import SPARK_DEFAULT_SEED, CorruptIndexError, IncompatibleIndexError, LshError, __version__
 from .datasets import planted_near_duplicates
 
 __all__ = [
     "BucketedRandomProjectionLSH",
     "BucketedRandomProjectionLSHModel",
+    "CorruptIndexError",
+    "IncompatibleIndexError",
+    "Index",
+    "LshError",
     "SPARK_DEFAULT_SEED",
     "__version__",
     "planted_near_duplicates",

@@ -2,10 +2,21 @@
 
 from typing import final
 
+import os
+
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Hasher", "SPARK_DEFAULT_SEED", "__version__"]
+__all__ = [
+    "CorruptIndexError",
+    "Hasher",
+    "IncompatibleIndexError",
+    "Index",
+    "IndexWriter",
+    "LshError",
+    "SPARK_DEFAULT_SEED",
+    "__version__",
+]
 
 SPARK_DEFAULT_SEED: int
 __version__: str
@@ -28,3 +39,43 @@ class Hasher:
     def join_cms(
         self, a: _Matrix, b: _Matrix | None, threshold: float, min_collisions: int, width: int, depth: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64], str]: ...
+
+class LshError(Exception):
+    """Base class of fast_lsh_ann's own errors."""
+
+class CorruptIndexError(LshError):
+    """An index file is damaged or truncated: rebuild the index."""
+
+class IncompatibleIndexError(LshError):
+    """An index written by an incompatible version of fast_lsh_ann."""
+
+@final
+class IndexWriter:
+    """Builds an index directory chunk by chunk."""
+
+    def __new__(
+        cls,
+        path: str | os.PathLike[str],
+        dim: int,
+        bucket_length: float,
+        num_hash_tables: int,
+        projections_per_table: int,
+        seed: int,
+        memory_budget: int,
+        overwrite: bool,
+    ) -> IndexWriter: ...
+    def append(self, x: _Matrix, ids: npt.NDArray[np.int64] | None) -> None: ...
+    def rows(self) -> int: ...
+    def finish(self) -> None: ...
+    def abort(self) -> None: ...
+
+@final
+class Index:
+    """An opened index directory."""
+
+    @staticmethod
+    def open(path: str | os.PathLike[str]) -> Index: ...
+    def __len__(self) -> int: ...
+    def params(self) -> tuple[int, float, int, int, int]: ...
+    def knn(self, queries: _Matrix, k: int, probes: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    def verify(self) -> None: ...

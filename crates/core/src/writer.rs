@@ -38,7 +38,7 @@ impl IndexParams {
         if self.projections_per_table == 0 {
             return Err(Error::invalid("projections_per_table", "must be at least 1, got 0"));
         }
-        let total = self.num_hash_tables.checked_mul(self.projections_per_table).unwrap_or(usize::MAX);
+        let total = self.num_hash_tables.saturating_mul(self.projections_per_table);
         BrpParams::new(self.dim, self.bucket_length, total, self.seed)
     }
 

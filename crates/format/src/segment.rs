@@ -175,7 +175,7 @@ impl<D: AsRef<[u8]>> Segment<D> {
         if self.elem_bytes as usize != size {
             return Err(Error::corrupt(&self.path, format!("elements are {} bytes, expected {size}", self.elem_bytes)));
         }
-        if (body.as_ptr() as usize) % std::mem::align_of::<T>() != 0 {
+        if !(body.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
             return Err(Error::corrupt(&self.path, "body is not aligned in memory"));
         }
         // SAFETY: `body` is `body_len` initialised bytes, a multiple of `size` (checked at open:
@@ -252,7 +252,7 @@ impl SegmentWriter {
     /// Pad, write the footer and the header, and sync the file to disk.
     pub fn finish(mut self) -> Result<SegmentInfo> {
         let record = self.width * self.elem_bytes as u64;
-        if record == 0 || self.body_len % record != 0 {
+        if record == 0 || !self.body_len.is_multiple_of(record) {
             return Err(Error::corrupt(&self.path, format!("{} body bytes are not whole records of {record}", self.body_len)));
         }
         let io = |e| Error::io(&self.path, e);

@@ -11,7 +11,9 @@ use error::to_py;
 use fast_lsh_ann_core::join::{JoinPairs, Plan, similarity_join, similarity_join_cms};
 use fast_lsh_ann_core::knn::batch_knn;
 use fast_lsh_ann_core::{BrpHasher, BrpParams, Element, Rows};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray2, PyUntypedArrayMethods};
+use fast_lsh_ann_core::index::Index as CoreIndex;
+use fast_lsh_ann_core::writer::{IndexParams, IndexWriter as CoreWriter};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -163,10 +165,110 @@ impl Hasher {
     }
 }
 
+/// Builds an index directory chunk by chunk (see `fast_lsh_ann.Index.build`).
+#[pyclass(module = "fast_lsh_ann._native")]
+struct IndexWriter {
+    inner: Option<CoreWriter>,
+}
+
+#[pymethods]
+impl IndexWriter {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        path: std::path::PathBuf,
+        dim: usize,
+        bucket_length: f64,
+        num_hash_tables: usize,
+        projections_per_table: usize,
+        seed: i64,
+        memory_budget: usize,
+        overwrite: bool,
+    ) -> PyResult<Self> {
+        let params = IndexParams { dim, bucket_length, num_hash_tables, projections_per_table, seed };
+        Ok(IndexWriter { inner: Some(CoreWriter::create(&path, params, memory_budget, overwrite).map_err(to_py)?) })
+    }
+
+    /// Append a chunk of rows (and their int64 ids, or None).
+    #[pyo3(signature = (x, ids))]
+    fn append<'py>(&mut self, py: Python<'py>, x: Matrix<'py>, ids: Option<PyReadonlyArray1<'py, i64>>) -> PyResult<()> {
+        let writer = self.inner.as_mut().ok_or_else(|| PyValueError::new_err("this writer is finished"))?;
+        let ids = match &ids {
+            Some(a) => Some(a.as_slice().map_err(|_| PyValueError::new_err("internal: ids not contiguous"))?),
+            None => None,
+        };
+        with_rows!(py, &[&x], |r| writer.append(r[0], ids)).map_err(to_py)
+    }
+
+    /// Rows appended so far.
+    fn rows(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |w| w.rows())
+    }
+
+    /// Merge, write and publish the index.
+    fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        let writer = self.inner.take().ok_or_else(|| PyValueError::new_err("this writer is finished"))?;
+        py.detach(|| writer.finish()).map_err(to_py)
+    }
+
+    /// Drop the unfinished build (its staging directory is removed).
+    fn abort(&mut self) {
+        self.inner = None;
+    }
+}
+
+/// An opened index directory (see `fast_lsh_ann.Index`).
+#[pyclass(module = "fast_lsh_ann._native", frozen)]
+struct Index {
+    inner: CoreIndex,
+}
+
+#[pymethods]
+impl Index {
+    /// Open (mmap) the index at `path`.
+    #[staticmethod]
+    fn open(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
+        Ok(Index { inner: py.detach(|| CoreIndex::open(&path)).map_err(to_py)? })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// Build parameters: (dim, bucket_length, num_hash_tables, projections_per_table, seed).
+    fn params(&self) -> (usize, f64, usize, usize, i64) {
+        let p = self.inner.params();
+        (p.dim, p.bucket_length, p.num_hash_tables, p.projections_per_table, p.seed)
+    }
+
+    /// k-NN of every query: (ids int64 (q, k), distances float32 (q, k)).
+    fn knn<'py>(
+        &self,
+        py: Python<'py>,
+        queries: Matrix<'py>,
+        k: usize,
+        probes: usize,
+    ) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>)> {
+        let found = with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes)).map_err(to_py)?;
+        let q = found.ids.len() / k;
+        Ok((found.ids.into_pyarray(py).reshape([q, k])?, found.distances.into_pyarray(py).reshape([q, k])?))
+    }
+
+    /// Check every segment's checksum.
+    fn verify(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.verify()).map_err(to_py)
+    }
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Hasher>()?;
+    m.add_class::<IndexWriter>()?;
+    m.add_class::<Index>()?;
+    m.add("LshError", m.py().get_type::<error::LshError>())?;
+    m.add("CorruptIndexError", m.py().get_type::<error::CorruptIndexError>())?;
+    m.add("IncompatibleIndexError", m.py().get_type::<error::IncompatibleIndexError>())?;
     m.add("SPARK_DEFAULT_SEED", fast_lsh_ann_core::SPARK_DEFAULT_SEED)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

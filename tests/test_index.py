@@ -1,0 +1,146 @@
+"""The on-disk index from Python: build, reopen elsewhere, query, and fail loudly on damage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fast_lsh_ann as fla
+
+
+def data(n: int, dim: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+def brute_knn(X: np.ndarray, hashes: np.ndarray, q: int, k: int) -> list[int]:
+    """Rows sharing a bucket with row q in some table, nearest first (ties by row)."""
+    collide = (hashes == hashes[q]).any(axis=1)
+    rows = np.flatnonzero(collide)
+    d = np.sqrt(((X[rows].astype(np.float64) - X[q]) ** 2).sum(axis=1))
+    order = np.lexsort((rows, d))
+    return rows[order][:k].tolist()
+
+
+def test_build_open_knn_matches_brute_force(tmp_path: Path) -> None:
+    X = data(3000, 16, 0)
+    idx = fla.Index.build(tmp_path / "idx", X, bucket_length=2.0, num_hash_tables=3, seed=7)
+    assert len(idx) == 3000 and idx.dim == 16
+    assert idx.params == {"bucket_length": 2.0, "num_hash_tables": 3, "projections_per_table": 1, "seed": 7}
+    # With projections_per_table=1 the buckets are Spark's: the in-memory model's hashes.
+    hashes = fla.BucketedRandomProjectionLSH(2.0, 3, seed=7).fit(X).transform(X)
+    ids, dist = idx.knn(X[:40], k=5)
+    assert ids.dtype == np.int64 and dist.dtype == np.float32 and ids.shape == (40, 5)
+    for q in range(40):
+        want = brute_knn(X, hashes, q, 5)
+        assert ids[q, : len(want)].tolist() == want
+        assert dist[q, 0] == 0.0
+    idx.verify()
+
+
+def test_reopened_in_another_process_answers_identically(tmp_path: Path) -> None:
+    X = data(2000, 8, 1)
+    path = tmp_path / "idx"
+    fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=4, projections_per_table=2, seed=3)
+    np.save(tmp_path / "q.npy", X[:25])
+    script = (
+        "import sys, numpy as np, fast_lsh_ann as fla\n"
+        "i, d = fla.Index.open(sys.argv[1]).knn(np.load(sys.argv[2]), k=7, probes=2)\n"
+        "np.save(sys.argv[3], i); np.save(sys.argv[4], d)\n"
+    )
+    out_i, out_d = tmp_path / "i.npy", tmp_path / "d.npy"
+    subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "q.npy"), str(out_i), str(out_d)], check=True)
+    ids, dist = fla.Index.open(path).knn(X[:25], k=7, probes=2)
+    assert np.array_equal(np.load(out_i), ids) and np.array_equal(np.load(out_d), dist)
+
+
+def test_chunks_ids_and_probes(tmp_path: Path) -> None:
+    X = data(5000, 12, 2)
+    ids = np.arange(5000, dtype=np.int64) * 10 + 5
+    chunks = (X[i : i + 777] for i in range(0, 5000, 777))
+    idx = fla.Index.build(tmp_path / "idx", chunks, bucket_length=1.5, num_hash_tables=2,
+                          projections_per_table=3, ids=ids, memory_budget="1MB")
+    got, dist = idx.knn(X[[10, 4000]], k=3)
+    assert got[:, 0].tolist() == [105, 40005]
+    # Multi-probe finds at least as good neighbours as the single probe, for every query,
+    # and raises recall against the exact 10 nearest.
+    Q = X[:200] + 0.05
+    exact = np.argsort(((Q[:, None, :] - X[None, :, :]) ** 2).sum(axis=2), axis=1)[:, :10] * 10 + 5
+    i0, d0 = idx.knn(Q, k=10, probes=0)
+    i8, d8 = idx.knn(Q, k=10, probes=8)
+    assert np.all(d8 <= d0)
+    recall = lambda found: np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found.tolist(), exact.tolist())])
+    assert recall(i8) > recall(i0) + 0.05, (recall(i0), recall(i8))
+
+
+def test_errors(tmp_path: Path) -> None:
+    X = data(500, 4, 3)
+    path = tmp_path / "idx"
+    with pytest.raises(FileNotFoundError):
+        fla.Index.open(path)
+    bad = X.copy()
+    bad[123, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN|inf"):
+        fla.Index.build(path, bad, bucket_length=1.0, num_hash_tables=2)
+    assert not path.exists() and list(tmp_path.iterdir()) == []
+    idx = fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=2)
+    with pytest.raises(FileExistsError):
+        fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=2)
+    assert len(fla.Index.build(path, X[:10], bucket_length=1.0, num_hash_tables=2, overwrite=True)) == 10
+    with pytest.raises(ValueError, match="dim"):
+        idx.knn(np.zeros((2, 5)), k=1)
+    with pytest.raises(ValueError, match="k"):
+        idx.knn(X[:1], k=0)
+    with pytest.raises(ValueError, match="memory_budget"):
+        fla.Index.build(tmp_path / "x", X, bucket_length=1.0, num_hash_tables=2, memory_budget="lots")
+    with pytest.raises(ValueError, match="bucket_length"):
+        fla.Index.build(tmp_path / "x", X, bucket_length=-1.0, num_hash_tables=2)
+
+
+def test_damage_raises_corrupt_index_error(tmp_path: Path) -> None:
+    X = data(1000, 8, 4)
+    for victim in ("vectors.seg", "table-001.seg"):
+        path = tmp_path / victim
+        fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=2)
+        f = path / victim
+        b = bytearray(f.read_bytes())
+        b[64 + 100] ^= 0x01
+        f.write_bytes(bytes(b))
+        idx = fla.Index.open(path)  # headers are intact: opens
+        with pytest.raises(fla.CorruptIndexError, match=victim):
+            idx.verify()
+        f.write_bytes(bytes(b[:-200]))
+        with pytest.raises(fla.CorruptIndexError, match=victim):
+            fla.Index.open(path)
+    assert issubclass(fla.CorruptIndexError, fla.LshError)
+
+
+BUILD_FOREVER = """
+import sys, numpy as np, fast_lsh_ann as fla
+rng = np.random.default_rng(0)
+chunks = (rng.standard_normal((20_000, 32), dtype=np.float32) for _ in range(40))
+fla.Index.build(sys.argv[1], chunks, bucket_length=1.0, num_hash_tables=4, memory_budget="8MB")
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.3, 0.8, 1.5, 2.5])
+def test_kill_9_leaves_no_index_or_a_complete_one(tmp_path: Path, delay: float) -> None:
+    path = tmp_path / "idx"
+    proc = subprocess.Popen([sys.executable, "-c", BUILD_FOREVER, str(path)], stdout=subprocess.DEVNULL)
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if path.exists():
+        idx = fla.Index.open(path)  # complete: opens and verifies
+        idx.verify()
+        assert len(idx) == 800_000
+    # Whatever was left behind, the next build at this path succeeds and cleans it up.
+    fla.Index.build(path, data(100, 32, 5), bucket_length=1.0, num_hash_tables=4, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
