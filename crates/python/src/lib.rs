@@ -217,6 +217,8 @@ impl IndexWriter {
     }
 }
 
+type IndexKnnArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>);
+
 /// An opened index directory (see `fast_lsh_ann.Index`).
 #[pyclass(module = "fast_lsh_ann._native", frozen)]
 struct Index {
@@ -248,7 +250,7 @@ impl Index {
         queries: Matrix<'py>,
         k: usize,
         probes: usize,
-    ) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>)> {
+    ) -> PyResult<IndexKnnArrays<'py>> {
         let found = with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes)).map_err(to_py)?;
         let q = found.ids.len() / k;
         Ok((found.ids.into_pyarray(py).reshape([q, k])?, found.distances.into_pyarray(py).reshape([q, k])?))
