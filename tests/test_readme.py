@@ -20,3 +20,13 @@ def test_readme_example_runs_as_pasted() -> None:
     assert lines[0] == "2.0 5 128 42"
     assert lines[-1] == "20000"  # 10,000 self rows + 2 x 5,000 planted pairs
     assert lines[-2].startswith("5000 (0, 0, 0.5")
+
+
+def test_readme_index_example_runs_as_pasted() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 2, "README has an index example"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(blocks[1], str(README), "exec"), {})
+    rows = eval(out.getvalue().strip())
+    assert rows == [[10_000 + i, i] for i in range(5)]
