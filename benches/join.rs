@@ -3,25 +3,10 @@
 //! block distance kernel), as candidate pairs screened per second.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fast_lsh_ann_benches::planted;
 use fast_lsh_ann_core::join::similarity_join;
 use fast_lsh_ann_core::knn::batch_knn;
 use fast_lsh_ann_core::{BrpHasher, BrpParams, Rows};
-
-/// n/2 base rows plus a slightly perturbed copy of each (row i and i + n/2 are a pair).
-fn planted(n: usize, dim: usize) -> Vec<f32> {
-    let mut s = 0x2545_F491_4F6C_DD1Du64;
-    let mut uniform = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    // Sum of 4 uniforms, rescaled: close enough to N(0, 1) for a benchmark.
-    let mut normal = move || ((0..4).map(|_| uniform()).sum::<f64>() - 2.0) * 3f64.sqrt();
-    let half: Vec<f32> = (0..n / 2 * dim).map(|_| normal() as f32).collect();
-    let copies: Vec<f32> = half.iter().map(|&v| v + 0.05 * normal() as f32).collect();
-    [half, copies].concat()
-}
 
 fn join(c: &mut Criterion) {
     let (n, dim) = (20_000, 128);

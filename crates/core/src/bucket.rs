@@ -16,7 +16,9 @@ impl TableBuckets {
     /// Group rows `0..n` by `hashes[row * tables + table]`.
     pub fn build(hashes: &[i64], tables: usize, table: usize) -> Self {
         let n = hashes.len() / tables;
-        let mut pairs: Vec<(i64, u32)> = (0..n).map(|r| (hashes[r * tables + table], r as u32)).collect();
+        let mut pairs: Vec<(i64, u32)> = (0..n)
+            .map(|r| (hashes[r * tables + table], r as u32))
+            .collect();
         pairs.sort_unstable();
         let mut keys = Vec::new();
         let mut starts = Vec::new();
@@ -27,7 +29,11 @@ impl TableBuckets {
             }
         }
         starts.push(n as u32);
-        TableBuckets { rows: pairs.into_iter().map(|(_, r)| r).collect(), keys, starts }
+        TableBuckets {
+            rows: pairs.into_iter().map(|(_, r)| r).collect(),
+            keys,
+            starts,
+        }
     }
 
     /// Rows in bucket `key` (empty when no row hashed there), ascending.
@@ -44,7 +50,10 @@ impl TableBuckets {
 
     /// Every non-empty bucket, in key order.
     pub fn iter(&self) -> impl Iterator<Item = (i64, &[u32])> + '_ {
-        self.keys.iter().enumerate().map(|(b, &k)| (k, self.bucket(b)))
+        self.keys
+            .iter()
+            .enumerate()
+            .map(|(b, &k)| (k, self.bucket(b)))
     }
 
     /// Pairs of buckets with equal keys in `self` and `other` (a merge of the two key runs).
@@ -80,8 +89,15 @@ pub struct Buckets {
 impl Buckets {
     /// Group by bucket in every table (tables in parallel).
     pub fn build(hashes: Vec<i64>, tables: usize) -> Self {
-        let per_table = (0..tables).into_par_iter().map(|t| TableBuckets::build(&hashes, tables, t)).collect();
-        Buckets { hashes, tables, per_table }
+        let per_table = (0..tables)
+            .into_par_iter()
+            .map(|t| TableBuckets::build(&hashes, tables, t))
+            .collect();
+        Buckets {
+            hashes,
+            tables,
+            per_table,
+        }
     }
 
     /// The row's bucket in each table.
@@ -111,7 +127,10 @@ mod tests {
         assert!(a.per_table[0].get(4).is_empty());
         let b = Buckets::build(vec![7, 9, 5, 9], 2);
         let shared = a.per_table[0].shared(&b.per_table[0]);
-        assert_eq!(shared, vec![(&[0u32, 2][..], &[1u32][..]), (&[3u32][..], &[0u32][..])]);
+        assert_eq!(
+            shared,
+            vec![(&[0u32, 2][..], &[1u32][..]), (&[3u32][..], &[0u32][..])]
+        );
         assert!(collide_within(a.signature(0), a.signature(3), 2));
         assert!(!collide_within(a.signature(0), a.signature(3), 1));
     }

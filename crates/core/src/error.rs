@@ -64,7 +64,11 @@ impl Error {
 
     /// Shorthand for [`ErrorKind::InvalidParameter`].
     pub fn invalid(name: &'static str, detail: impl Into<String>) -> Self {
-        ErrorKind::InvalidParameter { name, detail: detail.into() }.into()
+        ErrorKind::InvalidParameter {
+            name,
+            detail: detail.into(),
+        }
+        .into()
     }
 }
 
@@ -94,9 +98,15 @@ impl fmt::Display for Error {
             ),
             ErrorKind::Format(e) => e.fmt(f),
             ErrorKind::AlreadyExists { path } => {
-                write!(f, "an index already exists at {}; pass overwrite=True to replace it", path.display())
+                write!(
+                    f,
+                    "an index already exists at {}; pass overwrite=True to replace it",
+                    path.display()
+                )
             }
-            ErrorKind::NotFound { path } => write!(f, "no index at {} (no MANIFEST there)", path.display()),
+            ErrorKind::NotFound { path } => {
+                write!(f, "no index at {} (no MANIFEST there)", path.display())
+            }
         }
     }
 }

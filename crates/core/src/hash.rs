@@ -27,7 +27,10 @@ pub fn spark_dot(a: &[f64], b: &[f64]) -> f64 {
     debug_assert_eq!(a.len(), b.len());
     let main = a.len() / LANES * LANES;
     let mut acc = [0.0f64; LANES];
-    for (ca, cb) in a[..main].chunks_exact(LANES).zip(b[..main].chunks_exact(LANES)) {
+    for (ca, cb) in a[..main]
+        .chunks_exact(LANES)
+        .zip(b[..main].chunks_exact(LANES))
+    {
         for j in 0..LANES {
             acc[j] = ca[j].mul_add(cb[j], acc[j]);
         }
@@ -61,7 +64,9 @@ fn project_portable(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mu
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn spark_dots_avx2<const G: usize>(units: [&[f64]; G], x: &[f64]) -> [f64; G] {
-    use std::arch::x86_64::{__m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+    use std::arch::x86_64::{
+        __m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+    };
     let main = x.len() / LANES * LANES;
     for u in &units {
         assert_eq!(u.len(), x.len());
@@ -155,16 +160,28 @@ impl BrpHasher {
         }
         // Spark computes the scale first, then multiplies: not `dot / bucket_length`.
         let alpha = 1.0 / params.bucket_length;
-        BrpHasher { params, unit, alpha }
+        BrpHasher {
+            params,
+            unit,
+            alpha,
+        }
     }
 
     /// A hasher over given unit vectors (`num_hash_tables x dim`, as stored in an index),
     /// instead of drawing them from the seed.
     pub fn with_unit_vectors(params: BrpParams, unit: Vec<f64>) -> Result<Self> {
-        if unit.len() != params.dim * params.num_hash_tables || unit.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid("unit vectors", format!("need {} finite values", params.dim * params.num_hash_tables)));
+        if unit.len() != params.dim * params.num_hash_tables || unit.iter().any(|v| !v.is_finite())
+        {
+            return Err(Error::invalid(
+                "unit vectors",
+                format!("need {} finite values", params.dim * params.num_hash_tables),
+            ));
         }
-        Ok(BrpHasher { params, unit, alpha: 1.0 / params.bucket_length })
+        Ok(BrpHasher {
+            params,
+            unit,
+            alpha: 1.0 / params.bucket_length,
+        })
     }
 
     /// `(1 / bucket_length) * <u_t, x>` for every table: the values whose floors are the
@@ -172,7 +189,10 @@ impl BrpHasher {
     /// its buckets' boundaries.
     pub fn scaled_projections<T: Element>(&self, x: &[T]) -> Vec<f64> {
         let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
-        self.unit.chunks_exact(self.params.dim).map(|u| self.alpha * spark_dot(u, &wide)).collect()
+        self.unit
+            .chunks_exact(self.params.dim)
+            .map(|u| self.alpha * spark_dot(u, &wide))
+            .collect()
     }
 
     /// The parameters this hasher was built from.
@@ -190,10 +210,19 @@ impl BrpHasher {
     /// block is in cache, so no extra pass over memory) that the rows have the model's
     /// dimension and only finite values; `input` names them in the error. `out.len()` must
     /// be `rows.len() * L`.
-    pub fn hash_into<T: Element>(&self, rows: Rows<'_, T>, out: &mut [i64], input: &'static str) -> Result<()> {
+    pub fn hash_into<T: Element>(
+        &self,
+        rows: Rows<'_, T>,
+        out: &mut [i64],
+        input: &'static str,
+    ) -> Result<()> {
         let (dim, tables) = (self.params.dim, self.params.num_hash_tables);
         if rows.dim() != dim {
-            return Err(ErrorKind::DimensionMismatch { expected: dim, got: rows.dim() }.into());
+            return Err(ErrorKind::DimensionMismatch {
+                expected: dim,
+                got: rows.dim(),
+            }
+            .into());
         }
         assert_eq!(out.len(), rows.len() * tables, "output sized n x L");
         let first_bad = rows
@@ -211,7 +240,10 @@ impl BrpHasher {
                         finite &= w.abs() < f64::INFINITY;
                     }
                     if !finite {
-                        let at = block.iter().position(|v| !v.is_finite()).expect("a value is not finite");
+                        let at = block
+                            .iter()
+                            .position(|v| !v.is_finite())
+                            .expect("a value is not finite");
                         return Some(b * dim * BLOCK_ROWS + at);
                     }
                     project_block(&self.unit, wide, dim, self.alpha, hashes);
@@ -222,7 +254,12 @@ impl BrpHasher {
             .min();
         match first_bad {
             None => Ok(()),
-            Some(at) => Err(ErrorKind::NonFinite { input, row: at / dim, col: at % dim }.into()),
+            Some(at) => Err(ErrorKind::NonFinite {
+                input,
+                row: at / dim,
+                col: at % dim,
+            }
+            .into()),
         }
     }
 
@@ -267,9 +304,14 @@ mod tests {
     #[test]
     fn f32_and_f64_rows_hash_alike() {
         let h = hasher(37, 0.7, 5, -5);
-        let x32: Vec<f32> = (0..37 * 200).map(|i| ((i * 7919) % 1000) as f32 / 97.0 - 5.0).collect();
+        let x32: Vec<f32> = (0..37 * 200)
+            .map(|i| ((i * 7919) % 1000) as f32 / 97.0 - 5.0)
+            .collect();
         let x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
-        assert_eq!(h.hash(Rows::new(&x32, 37).unwrap(), "x").unwrap(), h.hash(Rows::new(&x64, 37).unwrap(), "x").unwrap());
+        assert_eq!(
+            h.hash(Rows::new(&x32, 37).unwrap(), "x").unwrap(),
+            h.hash(Rows::new(&x64, 37).unwrap(), "x").unwrap()
+        );
     }
 
     #[test]
@@ -280,9 +322,24 @@ mod tests {
         x[3 * 321 + 2] = f32::NAN;
         x[3 * 400] = f32::INFINITY;
         let err = h.hash(Rows::new(&x, 3).unwrap(), "vectors").unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::NonFinite { input: "vectors", row: 321, col: 2 }));
-        let err = h.hash(Rows::new(&x[..6], 2).unwrap(), "vectors").unwrap_err();
-        assert!(matches!(err.kind(), ErrorKind::DimensionMismatch { expected: 3, got: 2 }));
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::NonFinite {
+                input: "vectors",
+                row: 321,
+                col: 2
+            }
+        ));
+        let err = h
+            .hash(Rows::new(&x[..6], 2).unwrap(), "vectors")
+            .unwrap_err();
+        assert!(matches!(
+            err.kind(),
+            ErrorKind::DimensionMismatch {
+                expected: 3,
+                got: 2
+            }
+        ));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -292,11 +349,20 @@ mod tests {
             return;
         }
         for len in [1, 7, 8, 9, 16, 100, 128, 131] {
-            let a: Vec<f64> = (0..len).map(|i| ((i * 7919) % 1013) as f64 / 77.0 - 6.0).collect();
-            let b: Vec<f64> = (0..len).map(|i| ((i * 104729) % 997) as f64 / 31.0 - 15.0).collect();
+            let a: Vec<f64> = (0..len)
+                .map(|i| ((i * 7919) % 1013) as f64 / 77.0 - 6.0)
+                .collect();
+            let b: Vec<f64> = (0..len)
+                .map(|i| ((i * 104729) % 997) as f64 / 31.0 - 15.0)
+                .collect();
             // SAFETY: AVX2 and FMA are present (checked above).
             let fast = unsafe { spark_dots_avx2([&a, &b, &a, &b], &b) };
-            let want = [spark_dot(&a, &b), spark_dot(&b, &b), spark_dot(&a, &b), spark_dot(&b, &b)];
+            let want = [
+                spark_dot(&a, &b),
+                spark_dot(&b, &b),
+                spark_dot(&a, &b),
+                spark_dot(&b, &b),
+            ];
             assert_eq!(fast.map(f64::to_bits), want.map(f64::to_bits), "len {len}");
         }
     }

@@ -4,6 +4,7 @@
 use crate::distance::quick_sqdist;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::BrpHasher;
+use crate::knn::{Candidate, best_k};
 use crate::probe::perturbations;
 use crate::rows::{Element, Rows};
 use crate::writer::{IndexParams, corrupt_err, names};
@@ -45,7 +46,10 @@ fn map_segment(dir: &Path, manifest: &Manifest, name: &str, kind: Kind) -> Resul
     let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
     let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
     if len != info.len {
-        return Err(corrupt_err(&path, format!("is {len} bytes, the manifest says {}", info.len)));
+        return Err(corrupt_err(
+            &path,
+            format!("is {len} bytes, the manifest says {}", info.len),
+        ));
     }
     // SAFETY: the segment files of a published index are immutable: writers create new
     // files and never modify published ones, and the index API never writes to them. A
@@ -55,7 +59,10 @@ fn map_segment(dir: &Path, manifest: &Manifest, name: &str, kind: Kind) -> Resul
     let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
     let seg = Segment::open(&path, map, kind)?;
     if seg.checksum() != info.checksum {
-        return Err(corrupt_err(&path, "checksum in the footer differs from the manifest's".into()));
+        return Err(corrupt_err(
+            &path,
+            "checksum in the footer differs from the manifest's".into(),
+        ));
     }
     Ok(seg)
 }
@@ -64,7 +71,10 @@ impl Index {
     /// Open the index at `path`: read and check the manifest, map and check every segment.
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join(MANIFEST).exists() {
-            return Err(ErrorKind::NotFound { path: path.to_owned() }.into());
+            return Err(ErrorKind::NotFound {
+                path: path.to_owned(),
+            }
+            .into());
         }
         let manifest = Manifest::read(path)?;
         let params = IndexParams::from_manifest(&manifest, &path.join(MANIFEST))?;
@@ -77,7 +87,11 @@ impl Index {
             if seg.count() != count as u64 || seg.width() != width as u64 {
                 return Err(corrupt_err(
                     &path.join(name),
-                    format!("holds {} x {}, expected {count} x {width}", seg.count(), seg.width()),
+                    format!(
+                        "holds {} x {}, expected {count} x {width}",
+                        seg.count(),
+                        seg.width()
+                    ),
                 ));
             }
             Ok(())
@@ -90,9 +104,15 @@ impl Index {
         signatures.values::<u64>()?;
         let projections = map_segment(path, &manifest, names::PROJECTIONS, Kind::Projections)?;
         let hasher_params = params.hasher_params()?;
-        expect(&projections, names::PROJECTIONS, hasher_params.num_hash_tables, dim)?;
-        let hasher = BrpHasher::with_unit_vectors(hasher_params, projections.values::<f64>()?.to_vec())
-            .map_err(|e| corrupt_err(&path.join(names::PROJECTIONS), e.to_string()))?;
+        expect(
+            &projections,
+            names::PROJECTIONS,
+            hasher_params.num_hash_tables,
+            dim,
+        )?;
+        let hasher =
+            BrpHasher::with_unit_vectors(hasher_params, projections.values::<f64>()?.to_vec())
+                .map_err(|e| corrupt_err(&path.join(names::PROJECTIONS), e.to_string()))?;
         let mut table_segments = Vec::with_capacity(tables);
         for t in 0..tables {
             let seg = map_segment(path, &manifest, &names::table(t), Kind::Table)?;
@@ -108,7 +128,16 @@ impl Index {
         } else {
             None
         };
-        Ok(Index { path: path.to_owned(), params, rows, hasher, vectors, signatures, tables: table_segments, ids })
+        Ok(Index {
+            path: path.to_owned(),
+            params,
+            rows,
+            hasher,
+            vectors,
+            signatures,
+            tables: table_segments,
+            ids,
+        })
     }
 
     /// Number of rows.
@@ -136,7 +165,8 @@ impl Index {
         let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures];
         all.extend(self.tables.iter());
         all.extend(self.ids.iter());
-        all.par_iter().try_for_each(|s| s.verify().map_err(Error::from))
+        all.par_iter()
+            .try_for_each(|s| s.verify().map_err(Error::from))
     }
 
     fn vectors(&self) -> &[f32] {
@@ -162,30 +192,52 @@ impl Index {
     /// The `k` nearest rows to each query among those sharing a bucket with it in some
     /// table, visiting `probes` extra buckets per table (multi-probe); nearest first, ties
     /// by smaller row. Parallel over queries.
-    pub fn knn<T: Element>(&self, queries: Rows<'_, T>, k: usize, probes: usize) -> Result<IndexKnn> {
+    pub fn knn<T: Element>(
+        &self,
+        queries: Rows<'_, T>,
+        k: usize,
+        probes: usize,
+    ) -> Result<IndexKnn> {
         if k == 0 {
-            return Err(Error::invalid("k", "the number of nearest neighbours cannot be less than 1"));
+            return Err(Error::invalid(
+                "k",
+                "the number of nearest neighbours cannot be less than 1",
+            ));
         }
         if queries.dim() != self.params.dim {
-            return Err(ErrorKind::DimensionMismatch { expected: self.params.dim, got: queries.dim() }.into());
+            return Err(ErrorKind::DimensionMismatch {
+                expected: self.params.dim,
+                got: queries.dim(),
+            }
+            .into());
         }
         if let Some(at) = queries.as_slice().iter().position(|v| !v.is_finite()) {
             let dim = self.params.dim;
-            return Err(ErrorKind::NonFinite { input: "queries", row: at / dim, col: at % dim }.into());
+            return Err(ErrorKind::NonFinite {
+                input: "queries",
+                row: at / dim,
+                col: at % dim,
+            }
+            .into());
         }
-        let per_query: Vec<Vec<(f64, u32)>> =
-            (0..queries.len()).into_par_iter().map(|q| self.knn_one(queries.row(q), k, probes)).collect();
-        let mut out = IndexKnn { ids: vec![-1; queries.len() * k], distances: vec![f32::INFINITY; queries.len() * k] };
+        let per_query: Vec<Vec<Candidate>> = (0..queries.len())
+            .into_par_iter()
+            .map(|q| self.knn_one(queries.row(q), k, probes))
+            .collect();
+        let mut out = IndexKnn {
+            ids: vec![-1; queries.len() * k],
+            distances: vec![f32::INFINITY; queries.len() * k],
+        };
         for (q, best) in per_query.into_iter().enumerate() {
-            for (slot, (d, row)) in best.into_iter().enumerate() {
-                out.ids[q * k + slot] = self.external_id(row as usize);
-                out.distances[q * k + slot] = d as f32;
+            for (slot, c) in best.into_iter().enumerate() {
+                out.ids[q * k + slot] = self.external_id(c.row as usize);
+                out.distances[q * k + slot] = c.key as f32;
             }
         }
         Ok(out)
     }
 
-    fn knn_one<T: Element>(&self, query: &[T], k: usize, probes: usize) -> Vec<(f64, u32)> {
+    fn knn_one<T: Element>(&self, query: &[T], k: usize, probes: usize) -> Vec<Candidate> {
         let per_table = self.params.projections_per_table;
         let scaled = self.hasher.scaled_projections(query);
         let home: Vec<i64> = scaled.iter().map(|x| x.floor() as i64).collect();
@@ -210,16 +262,17 @@ impl Index {
         let vectors = self.vectors();
         let dim = self.params.dim;
         let query32: Vec<f32> = query.iter().map(|v| v.to_f64() as f32).collect();
-        let mut measured: Vec<(f64, u32)> = rows
+        let measured = rows
             .into_iter()
-            .map(|r| (quick_sqdist(&query32, &vectors[r as usize * dim..(r as usize + 1) * dim]).sqrt(), r))
+            .map(|row| {
+                let r = row as usize;
+                Candidate {
+                    key: quick_sqdist(&query32, &vectors[r * dim..(r + 1) * dim]).sqrt(),
+                    row,
+                }
+            })
             .collect();
-        if measured.len() > k {
-            measured.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            measured.truncate(k);
-        }
-        measured.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        measured
+        best_k(measured, k)
     }
 
     /// Each row's bucket key in every table (the signatures segment).

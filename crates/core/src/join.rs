@@ -54,6 +54,9 @@ pub enum Plan {
     AllPairs,
 }
 
+/// A shared bucket of one table: (table, left rows, right rows).
+type Group<'g> = (usize, &'g [u32], &'g [u32]);
+
 /// The two sides of a join, hashed and grouped.
 struct Sides<'a, T> {
     a: Rows<'a, T>,
@@ -71,7 +74,13 @@ impl<'a, T: Element> Sides<'a, T> {
             Some(b) => Some(Buckets::build(hasher.hash(b, "vectors_b")?, tables)),
             None => None,
         };
-        Ok(Sides { a, b: b.unwrap_or(a), a_buckets, b_buckets, tables })
+        Ok(Sides {
+            a,
+            b: b.unwrap_or(a),
+            a_buckets,
+            b_buckets,
+            tables,
+        })
     }
 
     fn is_self(&self) -> bool {
@@ -86,34 +95,67 @@ impl<'a, T: Element> Sides<'a, T> {
     /// the same bucket.
     fn shared(&self, t: usize) -> Vec<(&[u32], &[u32])> {
         match &self.b_buckets {
-            None => self.a_buckets.per_table[t].iter().filter(|(_, r)| r.len() > 1).map(|(_, r)| (r, r)).collect(),
+            None => self.a_buckets.per_table[t]
+                .iter()
+                .filter(|(_, r)| r.len() > 1)
+                .map(|(_, r)| (r, r))
+                .collect(),
             Some(b) => self.a_buckets.per_table[t].shared(&b.per_table[t]),
         }
     }
 
-    fn pairs_in(&self, rows_a: &[u32], rows_b: &[u32]) -> f64 {
-        let (na, nb) = (rows_a.len() as f64, rows_b.len() as f64);
-        if self.is_self() { na * (na - 1.0) / 2.0 } else { na * nb }
+    /// Every table's shared buckets, as (table, left rows, right rows).
+    fn groups(&self) -> Vec<Group<'_>> {
+        (0..self.tables)
+            .flat_map(|t| self.shared(t).into_iter().map(move |(ra, rb)| (t, ra, rb)))
+            .collect()
     }
 
-    fn plan(&self) -> Plan {
-        let bucket_pairs: f64 = (0..self.tables).flat_map(|t| self.shared(t)).map(|(ra, rb)| self.pairs_in(ra, rb)).sum();
-        let all = self.pairs_in(&vec![0; self.a.len()], &vec![0; self.b.len()]);
-        if bucket_pairs >= ALL_PAIRS_RATIO * all { Plan::AllPairs } else { Plan::Buckets }
+    /// Candidate pairs between `na` left and `nb` right rows (unordered pairs in a self-join).
+    fn pair_count(&self, na: usize, nb: usize) -> f64 {
+        let (na, nb) = (na as f64, nb as f64);
+        if self.is_self() {
+            na * (na - 1.0) / 2.0
+        } else {
+            na * nb
+        }
+    }
+
+    fn plan(&self, groups: &[Group<'_>]) -> Plan {
+        let bucket_pairs: f64 = groups
+            .iter()
+            .map(|(_, ra, rb)| self.pair_count(ra.len(), rb.len()))
+            .sum();
+        let all = self.pair_count(self.a.len(), self.b.len());
+        if bucket_pairs >= ALL_PAIRS_RATIO * all {
+            Plan::AllPairs
+        } else {
+            Plan::Buckets
+        }
     }
 
     /// Does pair (i, j) count in table `t`? In table `t < L` it must not have collided in
     /// an earlier table; `t == L` stands for "any table" (the all-pairs plan).
     fn counts_in(&self, i: u32, j: u32, t: usize) -> bool {
-        let (si, sj) = (self.a_buckets.signature(i as usize), self.b_buckets().signature(j as usize));
-        if t == self.tables { collide_within(si, sj, t) } else { !collide_within(si, sj, t) }
+        let (si, sj) = (
+            self.a_buckets.signature(i as usize),
+            self.b_buckets().signature(j as usize),
+        );
+        if t == self.tables {
+            collide_within(si, sj, t)
+        } else {
+            !collide_within(si, sj, t)
+        }
     }
 }
 
 /// Validate the threshold: a number `>= 0`; `+inf` keeps every colliding pair.
 fn check_threshold(threshold: f64) -> Result<()> {
     if threshold.is_nan() || threshold < 0.0 {
-        return Err(Error::invalid("threshold", format!("must be a number >= 0, got {threshold}")));
+        return Err(Error::invalid(
+            "threshold",
+            format!("must be a number >= 0, got {threshold}"),
+        ));
     }
     Ok(())
 }
@@ -129,8 +171,9 @@ pub fn similarity_join<T: Element>(
 ) -> Result<(JoinPairs, Plan)> {
     check_threshold(threshold)?;
     let sides = Sides::new(hasher, a, b)?;
-    let plan = sides.plan();
-    Ok((run(&sides, plan, threshold, &|_, _| true), plan))
+    let groups = sides.groups();
+    let plan = sides.plan(&groups);
+    Ok((run(&sides, &groups, plan, threshold, &|_, _| true), plan))
 }
 
 /// Like [`similarity_join`], but a pair is kept only when a Count-Min Sketch of per-pair
@@ -149,18 +192,24 @@ pub fn similarity_join_cms<T: Element>(
 ) -> Result<(JoinPairs, Plan)> {
     check_threshold(threshold)?;
     if min_collisions == 0 {
-        return Err(Error::invalid("min_collisions", "must be at least 1, got 0"));
+        return Err(Error::invalid(
+            "min_collisions",
+            "must be at least 1, got 0",
+        ));
     }
     if width == 0 || depth == 0 {
-        return Err(Error::invalid("sketch", format!("width and depth must be >= 1, got {width} x {depth}")));
+        return Err(Error::invalid(
+            "sketch",
+            format!("width and depth must be >= 1, got {width} x {depth}"),
+        ));
     }
     let sides = Sides::new(hasher, a, b)?;
     if min_collisions > sides.tables {
         return Ok((JoinPairs::default(), Plan::Buckets));
     }
     let sketch = CountMinSketch::new(width, depth);
-    let groups: Vec<(&[u32], &[u32])> = (0..sides.tables).flat_map(|t| sides.shared(t)).collect();
-    groups.par_iter().for_each(|&(ra, rb)| {
+    let groups = sides.groups();
+    groups.par_iter().for_each(|&(_, ra, rb)| {
         for (x, &i) in ra.iter().enumerate() {
             let start = if sides.is_self() { x + 1 } else { 0 };
             for &j in &rb[start..] {
@@ -168,9 +217,9 @@ pub fn similarity_join_cms<T: Element>(
             }
         }
     });
-    let plan = sides.plan();
+    let plan = sides.plan(&groups);
     let keep = |i: u32, j: u32| sketch.estimate(i, j) >= min_collisions as u32;
-    Ok((run(&sides, plan, threshold, &keep), plan))
+    Ok((run(&sides, &groups, plan, threshold, &keep), plan))
 }
 
 /// Count-Min Sketch over pairs of rows: `depth` hashed rows of `width` counters.
@@ -182,12 +231,18 @@ struct CountMinSketch {
 
 impl CountMinSketch {
     fn new(width: usize, depth: usize) -> Self {
-        CountMinSketch { counters: (0..width * depth).map(|_| AtomicU32::new(0)).collect(), width, depth }
+        CountMinSketch {
+            counters: (0..width * depth).map(|_| AtomicU32::new(0)).collect(),
+            width,
+            depth,
+        }
     }
 
     fn slot(&self, i: u32, j: u32, level: usize) -> usize {
         let key = ((i as u64) << 32 | j as u64).to_le_bytes();
-        level * self.width + (xxhash_rust::xxh3::xxh3_64_with_seed(&key, level as u64) % self.width as u64) as usize
+        level * self.width
+            + (xxhash_rust::xxh3::xxh3_64_with_seed(&key, level as u64) % self.width as u64)
+                as usize
     }
 
     fn add(&self, i: u32, j: u32) {
@@ -197,22 +252,34 @@ impl CountMinSketch {
     }
 
     fn estimate(&self, i: u32, j: u32) -> u32 {
-        (0..self.depth).map(|level| self.counters[self.slot(i, j, level)].load(Ordering::Relaxed)).min().unwrap_or(0)
+        (0..self.depth)
+            .map(|level| self.counters[self.slot(i, j, level)].load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0)
     }
 }
 
-/// Run `plan`; `keep` is an extra filter on candidate pairs (the sketch), applied before
-/// the exact distance.
-fn run<T: Element>(sides: &Sides<'_, T>, plan: Plan, threshold: f64, keep: &(dyn Fn(u32, u32) -> bool + Sync)) -> JoinPairs {
-    let groups: Vec<(usize, Vec<u32>, Vec<u32>)> = match plan {
+/// Run `plan` over the shared bucket `groups` (or, for all pairs, one group of every row
+/// with table `L` meaning "any table"); `keep` is an extra filter on candidate pairs (the
+/// sketch), applied before the exact distance.
+fn run<T: Element>(
+    sides: &Sides<'_, T>,
+    groups: &[Group<'_>],
+    plan: Plan,
+    threshold: f64,
+    keep: &(dyn Fn(u32, u32) -> bool + Sync),
+) -> JoinPairs {
+    let all_a: Vec<u32>;
+    let all_b: Vec<u32>;
+    let all_pairs: [Group<'_>; 1];
+    let groups = match plan {
+        Plan::Buckets => groups,
         Plan::AllPairs => {
-            let all_a: Vec<u32> = (0..sides.a.len() as u32).collect();
-            let all_b: Vec<u32> = (0..sides.b.len() as u32).collect();
-            vec![(sides.tables, all_a, all_b)]
+            all_a = (0..sides.a.len() as u32).collect();
+            all_b = (0..sides.b.len() as u32).collect();
+            all_pairs = [(sides.tables, &all_a, &all_b)];
+            &all_pairs[..]
         }
-        Plan::Buckets => (0..sides.tables)
-            .flat_map(|t| sides.shared(t).into_iter().map(move |(ra, rb)| (t, ra.to_vec(), rb.to_vec())))
-            .collect(),
     };
     let mut found: Vec<(u32, u32, f64)> = groups
         .par_iter()
@@ -242,32 +309,32 @@ fn join_group<T: Element>(
 ) -> Vec<(u32, u32, f64)> {
     let symmetric = sides.is_self();
     let limit = threshold * threshold * (1.0 + 8.0 * f64::EPSILON);
-    let mut out = Vec::new();
-    let mut emit = |i: u32, j: u32| {
-        if accept(i, j) {
-            let d = spark_sqdist(sides.a.row(i as usize), sides.b.row(j as usize)).sqrt();
-            if d < threshold {
-                out.push((i, j, d));
-            }
+    let shrink = 1.0 - quick_rel_error(sides.a.dim());
+    // The full check of one candidate: collision rule and sketch, a fast f64 distance
+    // within its error bound, then Spark's exact distance.
+    let check = |i: u32, j: u32| -> Option<(u32, u32, f64)> {
+        let (row_i, row_j) = (sides.a.row(i as usize), sides.b.row(j as usize));
+        if !(accept(i, j) && quick_sqdist(row_i, row_j) * shrink <= limit) {
+            return None;
         }
+        let d = spark_sqdist(row_i, row_j).sqrt();
+        (d < threshold).then_some((i, j, d))
     };
-    if sides.pairs_in(ra, rb) < SMALL_GROUP as f64 {
-        let shrink = 1.0 - quick_rel_error(sides.a.dim());
-        for (x, &i) in ra.iter().enumerate() {
-            let start = if symmetric { x + 1 } else { 0 };
-            for &j in &rb[start..] {
-                if quick_sqdist(sides.a.row(i as usize), sides.b.row(j as usize)) * shrink <= limit {
-                    emit(i, j);
-                }
-            }
-        }
-        return out;
+    if sides.pair_count(ra.len(), rb.len()) < SMALL_GROUP as f64 {
+        return ra
+            .iter()
+            .enumerate()
+            .flat_map(|(x, &i)| {
+                rb[if symmetric { x + 1 } else { 0 }..]
+                    .iter()
+                    .filter_map(move |&j| check(i, j))
+            })
+            .collect();
     }
     let dims = screen_dims(sides, ra, rb, limit);
     let mut cols = PackedCols::default();
     cols.fill(sides.b, rb.iter().map(|&r| r as usize), dims);
     let panels = cols.panels();
-    let shrink = 1.0 - quick_rel_error(sides.a.dim());
     ra.par_chunks(ROW_BLOCK)
         .enumerate()
         .flat_map_iter(|(block, chunk)| {
@@ -281,13 +348,8 @@ fn join_group<T: Element>(
             for start in (first_panel..panels).step_by(PANELS_PER_TILE) {
                 let range = start..(start + PANELS_PER_TILE).min(panels);
                 tile.for_each_within(&rows, &cols, range, limit, |x, y, _| {
-                    let (i, j) = (chunk[x], rb[y]);
-                    let (row_i, row_j) = (sides.a.row(i as usize), sides.b.row(j as usize));
-                    if (!symmetric || y > first + x) && accept(i, j) && quick_sqdist(row_i, row_j) * shrink <= limit {
-                        let d = spark_sqdist(row_i, row_j).sqrt();
-                        if d < threshold {
-                            found.push((i, j, d));
-                        }
+                    if !symmetric || y > first + x {
+                        found.extend(check(chunk[x], rb[y]));
                     }
                     limit
                 });
@@ -311,7 +373,9 @@ fn screen_dims<T: Element>(sides: &Sides<'_, T>, ra: &[u32], rb: &[u32], limit: 
     const PAIR_COST: f64 = 16.0;
     const FULL_CHECK_COST_PER_DIM: f64 = 8.0;
     let dim = sides.a.dim();
-    let mut prefixes: Vec<usize> = std::iter::successors(Some(16usize), |p| Some(p * 2)).take_while(|&p| p < dim).collect();
+    let mut prefixes: Vec<usize> = std::iter::successors(Some(16usize), |p| Some(p * 2))
+        .take_while(|&p| p < dim)
+        .collect();
     prefixes.push(dim);
     let mut passed = vec![0usize; prefixes.len()];
     for s in 0..SCREEN_SAMPLE {
@@ -329,23 +393,35 @@ fn screen_dims<T: Element>(sides: &Sides<'_, T>, ra: &[u32], rb: &[u32], limit: 
         let pass_rate = passed[p] as f64 / SCREEN_SAMPLE as f64;
         prefixes[p] as f64 + PAIR_COST + pass_rate * FULL_CHECK_COST_PER_DIM * dim as f64
     };
-    let best = (0..prefixes.len()).min_by(|&p, &q| cost(p).total_cmp(&cost(q))).unwrap_or(prefixes.len() - 1);
+    let best = (0..prefixes.len())
+        .min_by(|&p, &q| cost(p).total_cmp(&cost(q)))
+        .unwrap_or(prefixes.len() - 1);
     prefixes[best]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::uniform_rows;
     use crate::params::BrpParams;
+    use crate::rows::uniform_rows;
 
-    fn brute(h: &BrpHasher, a: Rows<'_, f32>, b: Rows<'_, f32>, symmetric: bool, t: f64) -> Vec<(u32, u32, f64)> {
+    fn brute(
+        h: &BrpHasher,
+        a: Rows<'_, f32>,
+        b: Rows<'_, f32>,
+        symmetric: bool,
+        t: f64,
+    ) -> Vec<(u32, u32, f64)> {
         let tables = h.params().num_hash_tables;
         let (ha, hb) = (h.hash(a, "a").unwrap(), h.hash(b, "b").unwrap());
         let mut out = Vec::new();
         for i in 0..a.len() {
             for j in if symmetric { i + 1 } else { 0 }..b.len() {
-                if collide_within(&ha[i * tables..(i + 1) * tables], &hb[j * tables..(j + 1) * tables], tables) {
+                if collide_within(
+                    &ha[i * tables..(i + 1) * tables],
+                    &hb[j * tables..(j + 1) * tables],
+                    tables,
+                ) {
                     let d = spark_sqdist(a.row(i), b.row(j)).sqrt();
                     if d < t {
                         out.push((i as u32, j as u32, d));
@@ -357,7 +433,9 @@ mod tests {
     }
 
     fn triples(p: &JoinPairs) -> Vec<(u32, u32, f64)> {
-        (0..p.a.len()).map(|x| (p.a[x], p.b[x], p.distances[x])).collect()
+        (0..p.a.len())
+            .map(|x| (p.a[x], p.b[x], p.distances[x]))
+            .collect()
     }
 
     #[test]
@@ -371,13 +449,24 @@ mod tests {
             let h = BrpHasher::new(BrpParams::new(dim, bl, 3, 9).unwrap());
             for t in [0.5, 0.9] {
                 let (got, plan) = similarity_join(&h, ra, Some(rb), t).unwrap();
-                assert_eq!(triples(&got), brute(&h, ra, rb, false, t), "A x B, bl {bl}, t {t}");
+                assert_eq!(
+                    triples(&got),
+                    brute(&h, ra, rb, false, t),
+                    "A x B, bl {bl}, t {t}"
+                );
                 let (got, plan_self) = similarity_join(&h, ra, None, t).unwrap();
-                assert_eq!(triples(&got), brute(&h, ra, ra, true, t), "self, bl {bl}, t {t}");
+                assert_eq!(
+                    triples(&got),
+                    brute(&h, ra, ra, true, t),
+                    "self, bl {bl}, t {t}"
+                );
                 plans.extend([plan, plan_self]);
             }
         }
-        assert!(plans.contains(&Plan::AllPairs) && plans.contains(&Plan::Buckets), "{plans:?}");
+        assert!(
+            plans.contains(&Plan::AllPairs) && plans.contains(&Plan::Buckets),
+            "{plans:?}"
+        );
     }
 
     #[test]
@@ -394,11 +483,19 @@ mod tests {
         for t in [0.8, 1.0, 1.2] {
             let (got, plan) = similarity_join(&h, ra, Some(rb), t).unwrap();
             let want = brute(&h, ra, rb, false, t);
-            assert!(want.len() > 100, "t {t}: the test needs close pairs, has {}", want.len());
+            assert!(
+                want.len() > 100,
+                "t {t}: the test needs close pairs, has {}",
+                want.len()
+            );
             assert_eq!(plan, Plan::AllPairs);
             assert_eq!(triples(&got), want, "A x B, t {t}");
             let (got, _) = similarity_join(&h, rboth, None, t).unwrap();
-            assert_eq!(triples(&got), brute(&h, rboth, rboth, true, t), "self, t {t}");
+            assert_eq!(
+                triples(&got),
+                brute(&h, rboth, rboth, true, t),
+                "self, t {t}"
+            );
         }
     }
 
@@ -416,10 +513,17 @@ mod tests {
         // A tiny sketch overcounts but never drops a pair that truly collides often enough.
         let hashes = h.hash(ra, "a").unwrap();
         let (three, _) = similarity_join_cms(&h, ra, None, 0.6, 3, 64, 2).unwrap();
-        let got: std::collections::HashSet<(u32, u32)> = three.a.iter().copied().zip(three.b.iter().copied()).collect();
+        let got: std::collections::HashSet<(u32, u32)> = three
+            .a
+            .iter()
+            .copied()
+            .zip(three.b.iter().copied())
+            .collect();
         for x in 0..plain.a.len() {
             let (i, j) = (plain.a[x] as usize, plain.b[x] as usize);
-            let count = (0..4).filter(|&t| hashes[i * 4 + t] == hashes[j * 4 + t]).count();
+            let count = (0..4)
+                .filter(|&t| hashes[i * 4 + t] == hashes[j * 4 + t])
+                .count();
             if count >= 3 {
                 assert!(got.contains(&(i as u32, j as u32)));
             }

@@ -17,7 +17,7 @@ use crate::distance::spark_sqdist;
 use crate::error::{Error, Result};
 use crate::hash::BrpHasher;
 use crate::rows::{Element, Rows};
-use crate::tile::{PackedCols, PackedRows, Tile};
+use crate::tile::{PackedCols, PackedRows, Tile, sqnorm};
 use rayon::prelude::*;
 use std::collections::BinaryHeap;
 
@@ -47,9 +47,9 @@ pub struct KnnResult {
 
 /// A candidate ordered by (key, row): the heap keeps the largest on top.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Candidate {
-    key: f64,
-    row: u32,
+pub(crate) struct Candidate {
+    pub(crate) key: f64,
+    pub(crate) row: u32,
 }
 
 impl Eq for Candidate {}
@@ -60,29 +60,50 @@ impl PartialOrd for Candidate {
 }
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key.total_cmp(&other.key).then(self.row.cmp(&other.row))
+        self.key
+            .total_cmp(&other.key)
+            .then(self.row.cmp(&other.row))
     }
 }
 
 /// Find, for every query, its `k` nearest candidates among `base` (see the module docs).
-pub fn batch_knn<T: Element>(hasher: &BrpHasher, base: Rows<'_, T>, queries: Rows<'_, T>, k: usize) -> Result<KnnResult> {
+pub fn batch_knn<T: Element>(
+    hasher: &BrpHasher,
+    base: Rows<'_, T>,
+    queries: Rows<'_, T>,
+    k: usize,
+) -> Result<KnnResult> {
     if k == 0 {
-        return Err(Error::invalid("k", "the number of nearest neighbours cannot be less than 1"));
+        return Err(Error::invalid(
+            "k",
+            "the number of nearest neighbours cannot be less than 1",
+        ));
     }
     let tables = hasher.params().num_hash_tables;
     let buckets = Buckets::build(hasher.hash(base, "vectors")?, tables);
     let query_hashes = hasher.hash(queries, "queries")?;
     let signature = |q: usize| &query_hashes[q * tables..(q + 1) * tables];
 
-    let candidate_bound =
-        |q: usize| -> usize { buckets.per_table.iter().zip(signature(q)).map(|(tb, &key)| tb.get(key).len()).sum() };
-    let (gather, tile): (Vec<usize>, Vec<usize>) =
-        (0..queries.len()).partition(|&q| candidate_bound(q) * GATHER_RATIO < base.len().max(GATHER_RATIO * 64));
+    let candidate_bound = |q: usize| -> usize {
+        buckets
+            .per_table
+            .iter()
+            .zip(signature(q))
+            .map(|(tb, &key)| tb.get(key).len())
+            .sum()
+    };
+    let (gather, tile): (Vec<usize>, Vec<usize>) = (0..queries.len())
+        .partition(|&q| candidate_bound(q) * GATHER_RATIO < base.len().max(GATHER_RATIO * 64));
 
     let mut answers: Vec<Vec<Candidate>> = vec![Vec::new(); queries.len()];
     let gathered: Vec<(usize, Vec<Candidate>)> = gather
         .par_iter()
-        .map(|&q| (q, gather_one(&buckets, base, queries.row(q), signature(q), k)))
+        .map(|&q| {
+            (
+                q,
+                gather_one(&buckets, base, queries.row(q), signature(q), k),
+            )
+        })
         .collect();
     for (q, best) in gathered {
         answers[q] = best;
@@ -90,14 +111,17 @@ pub fn batch_knn<T: Element>(hasher: &BrpHasher, base: Rows<'_, T>, queries: Row
     if !tile.is_empty() {
         let mut packed = PackedCols::default();
         packed.fill(base, 0..base.len(), base.dim());
-        let max_col_norm = (0..base.len()).map(|r| sqnorm(base.row(r))).fold(0.0, f64::max);
+        let max_col_norm = packed.max_sqnorm();
         let tiled: Vec<(usize, Vec<Candidate>)> = tile
             .par_chunks(QUERY_BLOCK)
             .flat_map_iter(|block| {
-                let screened = screen_block(&packed, &buckets, queries, block, &query_hashes, k + SLACK);
+                let screened =
+                    screen_block(&packed, &buckets, queries, block, &query_hashes, k + SLACK);
                 block.iter().zip(screened).map(|(&q, kept)| {
                     let best = certified(base, queries.row(q), kept, k + SLACK, k, max_col_norm)
-                        .unwrap_or_else(|| gather_one(&buckets, base, queries.row(q), signature(q), k));
+                        .unwrap_or_else(|| {
+                            gather_one(&buckets, base, queries.row(q), signature(q), k)
+                        });
                     (q, best)
                 })
             })
@@ -123,14 +147,10 @@ pub fn batch_knn<T: Element>(hasher: &BrpHasher, base: Rows<'_, T>, queries: Row
     Ok(result)
 }
 
-fn sqnorm<T: Element>(x: &[T]) -> f64 {
-    x.iter().map(|v| v.to_f64() * v.to_f64()).sum()
-}
-
 /// The `k` best of `candidates` by (key, row), ascending. Final answers are keyed by the
 /// reported distance (not its square), so rows whose distances print equal come in row
 /// order even when their squares differ in the last bit.
-fn best_k(mut candidates: Vec<Candidate>, k: usize) -> Vec<Candidate> {
+pub(crate) fn best_k(mut candidates: Vec<Candidate>, k: usize) -> Vec<Candidate> {
     if candidates.len() > k {
         candidates.select_nth_unstable(k - 1);
         candidates.truncate(k);
@@ -140,14 +160,27 @@ fn best_k(mut candidates: Vec<Candidate>, k: usize) -> Vec<Candidate> {
 }
 
 /// The gather plan for one query: exact distances to every row sharing a bucket with it.
-fn gather_one<T: Element>(buckets: &Buckets, base: Rows<'_, T>, query: &[T], signature: &[i64], k: usize) -> Vec<Candidate> {
-    let mut rows: Vec<u32> =
-        buckets.per_table.iter().zip(signature).flat_map(|(tb, &key)| tb.get(key).iter().copied()).collect();
+fn gather_one<T: Element>(
+    buckets: &Buckets,
+    base: Rows<'_, T>,
+    query: &[T],
+    signature: &[i64],
+    k: usize,
+) -> Vec<Candidate> {
+    let mut rows: Vec<u32> = buckets
+        .per_table
+        .iter()
+        .zip(signature)
+        .flat_map(|(tb, &key)| tb.get(key).iter().copied())
+        .collect();
     rows.sort_unstable();
     rows.dedup();
     let measured = rows
         .into_iter()
-        .map(|row| Candidate { key: spark_sqdist(query, base.row(row as usize)).sqrt(), row })
+        .map(|row| Candidate {
+            key: spark_sqdist(query, base.row(row as usize)).sqrt(),
+            row,
+        })
         .collect();
     best_k(measured, k)
 }
@@ -165,7 +198,9 @@ fn screen_block<T: Element>(
     let tables = buckets.tables;
     let mut rows = PackedRows::default();
     rows.fill(queries, block.iter().copied(), queries.dim());
-    let mut heaps: Vec<BinaryHeap<Candidate>> = (0..block.len()).map(|_| BinaryHeap::with_capacity(cap + 1)).collect();
+    let mut heaps: Vec<BinaryHeap<Candidate>> = (0..block.len())
+        .map(|_| BinaryHeap::with_capacity(cap + 1))
+        .collect();
     let mut tile = Tile::default();
     let panels = packed.panels();
     for start in (0..panels).step_by(PANELS_PER_TILE) {
@@ -173,14 +208,25 @@ fn screen_block<T: Element>(
         tile.for_each_within(&rows, packed, range, f64::INFINITY, |i, col, approx| {
             let heap = &mut heaps[i];
             let bound = |heap: &BinaryHeap<Candidate>| {
-                if heap.len() >= cap { heap.peek().map_or(f64::INFINITY, |worst| worst.key) } else { f64::INFINITY }
+                if heap.len() >= cap {
+                    heap.peek().map_or(f64::INFINITY, |worst| worst.key)
+                } else {
+                    f64::INFINITY
+                }
             };
             if approx >= bound(heap) {
                 return bound(heap);
             }
             let q = block[i];
-            if collide_within(&query_hashes[q * tables..(q + 1) * tables], buckets.signature(col), tables) {
-                heap.push(Candidate { key: approx, row: col as u32 });
+            if collide_within(
+                &query_hashes[q * tables..(q + 1) * tables],
+                buckets.signature(col),
+                tables,
+            ) {
+                heap.push(Candidate {
+                    key: approx,
+                    row: col as u32,
+                });
                 if heap.len() > cap {
                     heap.pop();
                 }
@@ -205,14 +251,18 @@ fn certified<T: Element>(
     let worst_screened = kept.peek().map_or(f64::INFINITY, |c| c.key);
     let measured: Vec<Candidate> = kept
         .into_iter()
-        .map(|c| Candidate { key: spark_sqdist(query, base.row(c.row as usize)).sqrt(), row: c.row })
+        .map(|c| Candidate {
+            key: spark_sqdist(query, base.row(c.row as usize)).sqrt(),
+            row: c.row,
+        })
         .collect();
     let best = best_k(measured, k);
     if complete {
         return Some(best);
     }
     let dim = query.len();
-    let margin = Tile::<T>::margin(dim) * (sqnorm(query) + max_col_norm) + Tile::<T>::underflow(dim);
+    let margin =
+        Tile::<T>::margin(dim) * (sqnorm(query) + max_col_norm) + Tile::<T>::underflow(dim);
     let kth = best.last().map_or(f64::INFINITY, |c| c.key);
     // Every unkept candidate is at least sqrt(worst_screened - margin) away.
     (kth < (worst_screened - margin).max(0.0).sqrt()).then_some(best)
@@ -221,8 +271,8 @@ fn certified<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::uniform_rows;
     use crate::params::BrpParams;
+    use crate::rows::uniform_rows;
 
     /// Brute force over all rows with the collision rule and exact distances.
     fn reference(h: &BrpHasher, base: Rows<'_, f32>, q: &[f32], k: usize) -> Vec<(i64, f64)> {
@@ -234,7 +284,10 @@ mod tests {
             .map(|r| (spark_sqdist(q, base.row(r)).sqrt(), r))
             .collect();
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        all.into_iter().take(k).map(|(d, r)| (r as i64, d)).collect()
+        all.into_iter()
+            .take(k)
+            .map(|(d, r)| (r as i64, d))
+            .collect()
     }
 
     #[test]
@@ -245,13 +298,20 @@ mod tests {
         // Coarse buckets force the tile plan, fine ones the gather plan.
         for bl in [50.0, 0.5] {
             let h = BrpHasher::new(BrpParams::new(dim, bl, 3, 42).unwrap());
-            let (b, q) = (Rows::new(&base, dim).unwrap(), Rows::new(&queries, dim).unwrap());
+            let (b, q) = (
+                Rows::new(&base, dim).unwrap(),
+                Rows::new(&queries, dim).unwrap(),
+            );
             let got = batch_knn(&h, b, q, 7).unwrap();
             for qi in 0..40 {
                 let want = reference(&h, b, q.row(qi), 7);
                 assert_eq!(got.counts[qi], want.len());
                 for (slot, (row, d)) in want.iter().enumerate() {
-                    assert_eq!(got.rows[qi * 7 + slot], *row, "bl {bl} query {qi} slot {slot}");
+                    assert_eq!(
+                        got.rows[qi * 7 + slot],
+                        *row,
+                        "bl {bl} query {qi} slot {slot}"
+                    );
                     assert_eq!(got.distances[qi * 7 + slot], *d);
                 }
             }
@@ -266,7 +326,11 @@ mod tests {
         let h = BrpHasher::new(BrpParams::new(dim, 1e6, 2, 1).unwrap());
         let b = Rows::new(&base, dim).unwrap();
         let got = batch_knn(&h, b, Rows::new(&[1.0f32; 4], dim).unwrap(), 5).unwrap();
-        assert_eq!(&got.rows[..5], &[0, 1, 2, 3, 4], "ties broken by smaller row");
+        assert_eq!(
+            &got.rows[..5],
+            &[0, 1, 2, 3, 4],
+            "ties broken by smaller row"
+        );
         assert!(got.distances[..5].iter().all(|&d| d == 0.0));
         let got = batch_knn(&h, b, Rows::new(&[1.0f32; 4], dim).unwrap(), 400).unwrap();
         let colliding = reference(&h, b, &[1.0f32; 4], 400).len();

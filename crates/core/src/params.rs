@@ -32,18 +32,31 @@ impl BrpParams {
             ));
         }
         if num_hash_tables == 0 {
-            return Err(Error::invalid("num_hash_tables", "must be at least 1, got 0"));
+            return Err(Error::invalid(
+                "num_hash_tables",
+                "must be at least 1, got 0",
+            ));
         }
         if dim == 0 {
             return Err(Error::invalid("dim", "must be at least 1, got 0"));
         }
-        if dim.checked_mul(num_hash_tables).is_none_or(|n| n > (1 << 32)) {
+        if dim
+            .checked_mul(num_hash_tables)
+            .is_none_or(|n| n > (1 << 32))
+        {
             return Err(Error::invalid(
                 "num_hash_tables",
-                format!("dim x num_hash_tables = {dim} x {num_hash_tables} projection values is too many"),
+                format!(
+                    "dim x num_hash_tables = {dim} x {num_hash_tables} projection values is too many"
+                ),
             ));
         }
-        Ok(BrpParams { dim, bucket_length, num_hash_tables, seed })
+        Ok(BrpParams {
+            dim,
+            bucket_length,
+            num_hash_tables,
+            seed,
+        })
     }
 }
 

@@ -35,7 +35,10 @@ impl PartialOrd for Set {
 impl Ord for Set {
     // Min-heap on score (BinaryHeap is a max-heap), ties by members for determinism.
     fn cmp(&self, other: &Self) -> Ordering {
-        other.score.total_cmp(&self.score).then_with(|| other.members.cmp(&self.members))
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| other.members.cmp(&self.members))
     }
 }
 
@@ -48,14 +51,28 @@ pub fn perturbations(scaled: &[f64], probes: usize) -> Vec<Vec<(usize, i64)>> {
         .enumerate()
         .flat_map(|(j, &x)| {
             let f = x - x.floor();
-            [Step { score: f * f, j, delta: -1 }, Step { score: (1.0 - f) * (1.0 - f), j, delta: 1 }]
+            [
+                Step {
+                    score: f * f,
+                    j,
+                    delta: -1,
+                },
+                Step {
+                    score: (1.0 - f) * (1.0 - f),
+                    j,
+                    delta: 1,
+                },
+            ]
         })
         .collect();
     steps.sort_by(|a, b| a.score.total_cmp(&b.score).then(a.j.cmp(&b.j)));
     let mut out = Vec::with_capacity(probes);
     let mut heap = BinaryHeap::new();
     if let Some(first) = steps.first() {
-        heap.push(Set { score: first.score, members: vec![0] });
+        heap.push(Set {
+            score: first.score,
+            members: vec![0],
+        });
     }
     while out.len() < probes {
         let Some(set) = heap.pop() else { break };
@@ -64,16 +81,30 @@ pub fn perturbations(scaled: &[f64], probes: usize) -> Vec<Vec<(usize, i64)>> {
             // shift: replace the largest member by the next step
             let mut shifted = set.members.clone();
             *shifted.last_mut().expect("non-empty") = last + 1;
-            heap.push(Set { score: set.score - steps[last].score + steps[last + 1].score, members: shifted });
+            heap.push(Set {
+                score: set.score - steps[last].score + steps[last + 1].score,
+                members: shifted,
+            });
             // expand: add the next step
             let mut expanded = set.members.clone();
             expanded.push(last + 1);
-            heap.push(Set { score: set.score + steps[last + 1].score, members: expanded });
+            heap.push(Set {
+                score: set.score + steps[last + 1].score,
+                members: expanded,
+            });
         }
         let mut seen = vec![false; scaled.len()];
-        let valid = set.members.iter().all(|&m| !std::mem::replace(&mut seen[steps[m].j], true));
+        let valid = set
+            .members
+            .iter()
+            .all(|&m| !std::mem::replace(&mut seen[steps[m].j], true));
         if valid {
-            out.push(set.members.iter().map(|&m| (steps[m].j, steps[m].delta)).collect());
+            out.push(
+                set.members
+                    .iter()
+                    .map(|&m| (steps[m].j, steps[m].delta))
+                    .collect(),
+            );
         }
     }
     out

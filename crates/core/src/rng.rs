@@ -21,7 +21,10 @@ pub struct JavaRandom {
 impl JavaRandom {
     /// `new java.util.Random(seed)`.
     pub fn new(seed: i64) -> Self {
-        JavaRandom { state: (seed as u64 ^ MULTIPLIER) & MASK, cached_gaussian: None }
+        JavaRandom {
+            state: (seed as u64 ^ MULTIPLIER) & MASK,
+            cached_gaussian: None,
+        }
     }
 
     /// `next(bits)`: the top `bits` bits of the advanced state, as Java's signed int.
@@ -75,7 +78,8 @@ fn strict_log(x: f64) -> f64 {
         f64::from_bits(0x3fc2_f112_df3e_5244),
     ];
     let high = |v: f64| (v.to_bits() >> 32) as i32;
-    let with_high = |v: f64, hi: i32| f64::from_bits(((hi as u32 as u64) << 32) | (v.to_bits() & 0xffff_ffff));
+    let with_high =
+        |v: f64, hi: i32| f64::from_bits(((hi as u32 as u64) << 32) | (v.to_bits() & 0xffff_ffff));
 
     let mut x = x;
     let mut hx = high(x);
@@ -106,10 +110,18 @@ fn strict_log(x: f64) -> f64 {
     if (0x000f_ffff & (2 + hx)) < 3 {
         // |f| < 2^-20: a short series is enough.
         if f == 0.0 {
-            return if k == 0 { 0.0 } else { dk * LN2_HI + dk * LN2_LO };
+            return if k == 0 {
+                0.0
+            } else {
+                dk * LN2_HI + dk * LN2_LO
+            };
         }
         let r = f * f * (0.5 - ONE_THIRD * f);
-        return if k == 0 { f - r } else { dk * LN2_HI - ((r - dk * LN2_LO) - f) };
+        return if k == 0 {
+            f - r
+        } else {
+            dk * LN2_HI - ((r - dk * LN2_LO) - f)
+        };
     }
     let s = f / (2.0 + f);
     let z = s * s;
@@ -119,7 +131,11 @@ fn strict_log(x: f64) -> f64 {
     let r = t2 + t1;
     if ((hx - 0x6147a) | (0x6b851 - hx)) > 0 {
         let hfsq = 0.5 * f * f;
-        if k == 0 { f - (hfsq - s * (hfsq + r)) } else { dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f) }
+        if k == 0 {
+            f - (hfsq - s * (hfsq + r))
+        } else {
+            dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f)
+        }
     } else if k == 0 {
         f - s * (f - r)
     } else {
@@ -139,7 +155,10 @@ mod tests {
         assert_eq!(strict_log(f64::INFINITY), f64::INFINITY);
         for x in [1e-300, 5e-324, 0.1, 0.5, 0.999_999_9, 2.0, 1e10] {
             let (got, want) = (strict_log(x), x.ln());
-            assert!((got - want).abs() <= 2.0 * f64::EPSILON * want.abs().max(1e-300), "log({x}) = {got}, ln says {want}");
+            assert!(
+                (got - want).abs() <= 2.0 * f64::EPSILON * want.abs().max(1e-300),
+                "log({x}) = {got}, ln says {want}"
+            );
         }
     }
 

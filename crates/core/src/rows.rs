@@ -4,6 +4,7 @@
 //! `&[T]` plus a dimension, whether the slice comes from a numpy array, a `Vec` or an mmap.
 
 use crate::error::{Error, Result};
+use std::borrow::Cow;
 
 mod sealed {
     pub trait Sealed {}
@@ -50,67 +51,52 @@ pub trait Element:
     );
     /// Columns per packed panel for this type (one 2x256-bit register row).
     const PANEL: usize;
+    /// The values as `f32` (what an index stores): borrowed when they already are.
+    fn as_f32(values: &[Self]) -> Cow<'_, [f32]>;
 }
 
-impl Element for f32 {
-    const EPSILON: f64 = f32::EPSILON as f64;
-    const MIN_NORMAL: f64 = f32::MIN_POSITIVE as f64;
-    const PANEL: usize = 16;
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x as f32
-    }
-    #[inline(always)]
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        f32::mul_add(self, a, b)
-    }
-    #[inline(always)]
-    fn is_finite(self) -> bool {
-        f32::is_finite(self)
-    }
-    fn tile_dots(
-        a: &crate::tile::PackedRows<Self>,
-        b: &crate::tile::PackedCols<Self>,
-        panels: std::ops::Range<usize>,
-        out: &mut [Self],
-    ) {
-        crate::tile::dots_f32(a, b, panels, out)
-    }
+/// Both impls differ only in the type, its panel width and its kernel build.
+macro_rules! impl_element {
+    ($t:ident, $panel:expr, $dots:path, $as_f32:expr) => {
+        impl Element for $t {
+            const EPSILON: f64 = $t::EPSILON as f64;
+            const MIN_NORMAL: f64 = $t::MIN_POSITIVE as f64;
+            const PANEL: usize = $panel;
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn from_f64(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                $t::mul_add(self, a, b)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                $t::is_finite(self)
+            }
+            fn tile_dots(
+                a: &crate::tile::PackedRows<Self>,
+                b: &crate::tile::PackedCols<Self>,
+                panels: std::ops::Range<usize>,
+                out: &mut [Self],
+            ) {
+                $dots(a, b, panels, out)
+            }
+            fn as_f32(values: &[Self]) -> Cow<'_, [f32]> {
+                $as_f32(values)
+            }
+        }
+    };
 }
 
-impl Element for f64 {
-    const EPSILON: f64 = f64::EPSILON;
-    const MIN_NORMAL: f64 = f64::MIN_POSITIVE;
-    const PANEL: usize = 8;
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    #[inline(always)]
-    fn from_f64(x: f64) -> Self {
-        x
-    }
-    #[inline(always)]
-    fn mul_add(self, a: Self, b: Self) -> Self {
-        f64::mul_add(self, a, b)
-    }
-    #[inline(always)]
-    fn is_finite(self) -> bool {
-        f64::is_finite(self)
-    }
-    fn tile_dots(
-        a: &crate::tile::PackedRows<Self>,
-        b: &crate::tile::PackedCols<Self>,
-        panels: std::ops::Range<usize>,
-        out: &mut [Self],
-    ) {
-        crate::tile::dots_f64(a, b, panels, out)
-    }
-}
+impl_element!(f32, 16, crate::tile::dots_f32, Cow::Borrowed);
+impl_element!(f64, 8, crate::tile::dots_f64, |v: &[f64]| Cow::Owned(
+    v.iter().map(|&x| x as f32).collect()
+));
 
 /// A borrowed row-major matrix: `len() * dim()` elements, row `i` at `data[i*dim..(i+1)*dim]`.
 #[derive(Debug, Clone, Copy)]
@@ -172,7 +158,9 @@ pub(crate) fn uniform_rows(n: usize, dim: usize, seed: u64, span: f32) -> Vec<f3
     let mut s = seed;
     (0..n * dim)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * span
         })
         .collect()

@@ -28,7 +28,13 @@ impl RunSorter {
     /// named `<name>-<n>.run` into `spill_dir`.
     pub fn new(spill_dir: &Path, name: &str, budget_bytes: usize) -> Self {
         let capacity = (budget_bytes / std::mem::size_of::<Pair>()).max(1024);
-        RunSorter { buffer: Vec::new(), capacity, spill_dir: spill_dir.to_owned(), name: name.to_owned(), runs: Vec::new() }
+        RunSorter {
+            buffer: Vec::new(),
+            capacity,
+            spill_dir: spill_dir.to_owned(),
+            name: name.to_owned(),
+            runs: Vec::new(),
+        }
     }
 
     /// Add a pair.
@@ -47,9 +53,15 @@ impl RunSorter {
 
     fn spill(&mut self) -> Result<()> {
         self.buffer.sort_unstable();
-        let path = self.spill_dir.join(format!("{}-{}.run", self.name, self.runs.len()));
+        let path = self
+            .spill_dir
+            .join(format!("{}-{}.run", self.name, self.runs.len()));
         let io = |e| Error::io(&path, e);
-        let file = File::options().write(true).create_new(true).open(&path).map_err(io)?;
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io)?;
         let mut enc = zstd::Encoder::new(BufWriter::new(file), 1).map_err(io)?;
         let mut block = Vec::with_capacity(16 * 4096);
         for chunk in self.buffer.chunks(4096) {
@@ -78,7 +90,10 @@ impl RunSorter {
         let mut readers = Vec::with_capacity(self.runs.len());
         for path in &self.runs {
             let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            readers.push(RunReader { path: path.clone(), inner: zstd::Decoder::new(file).map_err(|e| Error::io(path, e))? });
+            readers.push(RunReader {
+                path: path.clone(),
+                inner: zstd::Decoder::new(file).map_err(|e| Error::io(path, e))?,
+            });
         }
         let mut memory = self.buffer.iter().copied();
         let mut heap = BinaryHeap::new();
@@ -98,7 +113,11 @@ impl RunSorter {
                 sink(&batch)?;
                 batch.clear();
             }
-            let next = if source == memory_source { memory.next() } else { readers[source].next()? };
+            let next = if source == memory_source {
+                memory.next()
+            } else {
+                readers[source].next()?
+            };
             if let Some(p) = next {
                 heap.push(Reverse((p, source)));
             }
@@ -149,12 +168,17 @@ mod tests {
         assert!(sorter.runs() >= 9);
         want.sort_unstable();
         let mut got = Vec::new();
-        sorter.merge(|b| {
-            got.extend_from_slice(b);
-            Ok(())
-        })
-        .unwrap();
+        sorter
+            .merge(|b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
         assert_eq!(got, want);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "runs deleted");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "runs deleted"
+        );
     }
 }

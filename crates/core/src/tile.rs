@@ -33,7 +33,8 @@ pub struct PackedCols<T> {
     dim: usize,
 }
 
-fn sqnorm<T: Element>(x: &[T]) -> f64 {
+/// `|x|²`, summed in `f64`.
+pub(crate) fn sqnorm<T: Element>(x: &[T]) -> f64 {
     x.iter().map(|v| v.to_f64() * v.to_f64()).sum()
 }
 
@@ -41,7 +42,12 @@ impl<T: Element> PackedRows<T> {
     /// Pack the first `dims` values of `src` rows `ids` (reusing this buffer's allocation).
     /// Distances over a prefix of the dimensions are lower bounds of the full ones, so a
     /// join can screen on a prefix.
-    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>, dims: usize) {
+    pub fn fill(
+        &mut self,
+        src: Rows<'_, T>,
+        ids: impl ExactSizeIterator<Item = usize>,
+        dims: usize,
+    ) {
         let dim = dims.min(src.dim());
         let n = ids.len();
         let padded = n.div_ceil(ROW_GROUP) * ROW_GROUP;
@@ -74,7 +80,12 @@ impl<T: Element> PackedRows<T> {
 impl<T: Element> PackedCols<T> {
     /// Pack the first `dims` values of `src` rows `ids` as columns (reusing this buffer's
     /// allocation).
-    pub fn fill(&mut self, src: Rows<'_, T>, ids: impl ExactSizeIterator<Item = usize>, dims: usize) {
+    pub fn fill(
+        &mut self,
+        src: Rows<'_, T>,
+        ids: impl ExactSizeIterator<Item = usize>,
+        dims: usize,
+    ) {
         let dim = dims.min(src.dim());
         let n = ids.len();
         let panels = n.div_ceil(T::PANEL);
@@ -103,6 +114,11 @@ impl<T: Element> PackedCols<T> {
         self.sqnorm.is_empty()
     }
 
+    /// The largest squared norm among the packed columns (0 when empty).
+    pub fn max_sqnorm(&self) -> f64 {
+        self.sqnorm.iter().copied().fold(0.0, f64::max)
+    }
+
     /// Number of panels.
     pub fn panels(&self) -> usize {
         self.data.len() / (T::PANEL * self.dim.max(1))
@@ -110,7 +126,12 @@ impl<T: Element> PackedCols<T> {
 }
 
 #[inline(always)]
-fn dots_body<T: Element, const NR: usize>(a: &PackedRows<T>, b: &PackedCols<T>, panels: Range<usize>, out: &mut [T]) {
+fn dots_body<T: Element, const NR: usize>(
+    a: &PackedRows<T>,
+    b: &PackedCols<T>,
+    panels: Range<usize>,
+    out: &mut [T],
+) {
     let dim = a.dim;
     let width = panels.len() * NR;
     for (p_out, p) in panels.enumerate() {
@@ -120,7 +141,9 @@ fn dots_body<T: Element, const NR: usize>(a: &PackedRows<T>, b: &PackedCols<T>, 
             let (r1, rest) = rest.split_at(dim);
             let (r2, r3) = rest.split_at(dim);
             let mut acc = [[T::default(); NR]; ROW_GROUP];
-            for ((((bk, &x0), &x1), &x2), &x3) in panel.chunks_exact(NR).zip(r0).zip(r1).zip(r2).zip(r3) {
+            for ((((bk, &x0), &x1), &x2), &x3) in
+                panel.chunks_exact(NR).zip(r0).zip(r1).zip(r2).zip(r3)
+            {
                 for j in 0..NR {
                     acc[0][j] = x0.mul_add(bk[j], acc[0][j]);
                     acc[1][j] = x1.mul_add(bk[j], acc[1][j]);
@@ -139,14 +162,14 @@ fn dots_body<T: Element, const NR: usize>(a: &PackedRows<T>, b: &PackedCols<T>, 
 multiversion! {
     /// [`dots_body`] for `f32` (16-column panels).
     pub(crate) fn dots_f32(a: &PackedRows<f32>, b: &PackedCols<f32>, panels: Range<usize>, out: &mut [f32]) {
-        dots_body::<f32, 16>(a, b, panels, out)
+        dots_body::<f32, { <f32 as Element>::PANEL }>(a, b, panels, out)
     }
 }
 
 multiversion! {
     /// [`dots_body`] for `f64` (8-column panels).
     pub(crate) fn dots_f64(a: &PackedRows<f64>, b: &PackedCols<f64>, panels: Range<usize>, out: &mut [f64]) {
-        dots_body::<f64, 8>(a, b, panels, out)
+        dots_body::<f64, { <f64 as Element>::PANEL }>(a, b, panels, out)
     }
 }
 
@@ -206,13 +229,22 @@ impl<T: Element> Tile<T> {
         // NaN (an overflowed dot product) counts as a hit.
         let loose = 1.0 - margin / 2.0;
         self.loose_norms.clear();
-        self.loose_norms.extend(col_norms.iter().map(|&nb| T::from_f64(nb * loose)));
+        self.loose_norms
+            .extend(col_norms.iter().map(|&nb| T::from_f64(nb * loose)));
         for (i, &na) in a.sqnorm.iter().enumerate() {
             let dots = &self.dots[i * width..i * width + cols];
             let mut row_limit = limit + underflow;
-            for (c, (loose_nb, chunk)) in self.loose_norms.chunks(COARSE).zip(dots.chunks(COARSE)).enumerate() {
+            for (c, (loose_nb, chunk)) in self
+                .loose_norms
+                .chunks(COARSE)
+                .zip(dots.chunks(COARSE))
+                .enumerate()
+            {
                 let bound = T::from_f64(row_limit - na * loose);
-                let hit = loose_nb.iter().zip(chunk).fold(false, |hit, (&nb, &dot)| hit | !(nb - (dot + dot) > bound));
+                let hit = loose_nb
+                    .iter()
+                    .zip(chunk)
+                    .fold(false, |hit, (&nb, &dot)| hit | !(nb - (dot + dot) > bound));
                 if !hit {
                     continue;
                 }
@@ -245,13 +277,26 @@ mod tests {
         let mut seen = 0;
         tile.for_each_within(&pa, &pb, 0..pb.panels(), f64::INFINITY, |i, j, approx| {
             let row = [3usize, 0, 10, 7, 1][i];
-            let exact: f64 = ra.row(row).iter().zip(rb.row(j)).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-            let bound = Tile::<f32>::margin(dim) * (pa.sqnorm[i] + pb.sqnorm[j]) + Tile::<f32>::underflow(dim);
-            assert!((approx - exact).abs() <= bound, "pair ({row},{j}): {approx} vs {exact}");
+            let exact: f64 = ra
+                .row(row)
+                .iter()
+                .zip(rb.row(j))
+                .map(|(x, y)| ((x - y) as f64).powi(2))
+                .sum();
+            let bound = Tile::<f32>::margin(dim) * (pa.sqnorm[i] + pb.sqnorm[j])
+                + Tile::<f32>::underflow(dim);
+            assert!(
+                (approx - exact).abs() <= bound,
+                "pair ({row},{j}): {approx} vs {exact}"
+            );
             seen += 1;
             f64::INFINITY
         });
-        assert_eq!(seen, 5 * 45, "infinite limit visits every real pair, no padding");
+        assert_eq!(
+            seen,
+            5 * 45,
+            "infinite limit visits every real pair, no padding"
+        );
         // A finite limit keeps every pair whose exact distance is within it.
         let limit = 20.0;
         let mut kept = 0;
@@ -262,7 +307,14 @@ mod tests {
         let truly_within = [3usize, 0, 10, 7, 1]
             .iter()
             .flat_map(|&r| (0..45).map(move |j| (r, j)))
-            .filter(|&(r, j)| ra.row(r).iter().zip(rb.row(j)).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>() <= limit)
+            .filter(|&(r, j)| {
+                ra.row(r)
+                    .iter()
+                    .zip(rb.row(j))
+                    .map(|(x, y)| ((x - y) as f64).powi(2))
+                    .sum::<f64>()
+                    <= limit
+            })
             .count();
         assert!(kept >= truly_within && truly_within > 0);
     }

@@ -36,9 +36,14 @@ impl IndexParams {
     /// The hasher of all `L x k` projections (Spark's draws, in Spark's order).
     pub fn hasher_params(&self) -> Result<BrpParams> {
         if self.projections_per_table == 0 {
-            return Err(Error::invalid("projections_per_table", "must be at least 1, got 0"));
+            return Err(Error::invalid(
+                "projections_per_table",
+                "must be at least 1, got 0",
+            ));
         }
-        let total = self.num_hash_tables.saturating_mul(self.projections_per_table);
+        let total = self
+            .num_hash_tables
+            .saturating_mul(self.projections_per_table);
         BrpParams::new(self.dim, self.bucket_length, total, self.seed)
     }
 
@@ -66,7 +71,10 @@ impl IndexParams {
         m.set("kind", "fast_lsh_ann index");
         m.set("dim", self.dim);
         m.set("bucket_length", self.bucket_length);
-        m.set("bucket_length_bits", format!("{:016x}", self.bucket_length.to_bits()));
+        m.set(
+            "bucket_length_bits",
+            format!("{:016x}", self.bucket_length.to_bits()),
+        );
         m.set("num_hash_tables", self.num_hash_tables);
         m.set("projections_per_table", self.projections_per_table);
         m.set("seed", self.seed);
@@ -76,16 +84,25 @@ impl IndexParams {
     /// Read parameters back from a manifest.
     pub(crate) fn from_manifest(m: &Manifest, path: &Path) -> Result<Self> {
         let field = |key: &str| -> Result<&str> {
-            m.get(key).ok_or_else(|| fast_lsh_ann_format::Error::from(corrupt(path, format!("no {key} in the manifest"))).into())
+            m.get(key)
+                .ok_or_else(|| corrupt_err(path, format!("no {key} in the manifest")))
         };
         let num = |key: &str| -> Result<usize> {
-            field(key)?.parse().map_err(|_| corrupt_err(path, format!("bad {key} in the manifest")))
+            field(key)?
+                .parse()
+                .map_err(|_| corrupt_err(path, format!("bad {key} in the manifest")))
         };
         if field("kind")? != "fast_lsh_ann index" {
-            return Err(corrupt_err(path, "not a fast_lsh_ann index manifest".into()));
+            return Err(corrupt_err(
+                path,
+                "not a fast_lsh_ann index manifest".into(),
+            ));
         }
-        let bits = u64::from_str_radix(field("bucket_length_bits")?, 16).map_err(|_| corrupt_err(path, "bad bucket_length".into()))?;
-        let seed = field("seed")?.parse().map_err(|_| corrupt_err(path, "bad seed".into()))?;
+        let bits = u64::from_str_radix(field("bucket_length_bits")?, 16)
+            .map_err(|_| corrupt_err(path, "bad bucket_length".into()))?;
+        let seed = field("seed")?
+            .parse()
+            .map_err(|_| corrupt_err(path, "bad seed".into()))?;
         let p = IndexParams {
             dim: num("dim")?,
             bucket_length: f64::from_bits(bits),
@@ -93,17 +110,19 @@ impl IndexParams {
             projections_per_table: num("projections_per_table")?,
             seed,
         };
-        p.hasher_params().map_err(|e| corrupt_err(path, format!("bad parameters: {e}")))?;
+        p.hasher_params()
+            .map_err(|e| corrupt_err(path, format!("bad parameters: {e}")))?;
         Ok(p)
     }
 }
 
-fn corrupt(path: &Path, detail: String) -> fast_lsh_ann_format::ErrorKind {
-    fast_lsh_ann_format::ErrorKind::Corrupt { path: path.to_owned(), detail }
-}
-
+/// A `Corrupt` error for `path`.
 pub(crate) fn corrupt_err(path: &Path, detail: String) -> Error {
-    fast_lsh_ann_format::Error::from(corrupt(path, detail)).into()
+    fast_lsh_ann_format::Error::from(fast_lsh_ann_format::ErrorKind::Corrupt {
+        path: path.to_owned(),
+        detail,
+    })
+    .into()
 }
 
 /// Segment file names.
@@ -135,17 +154,28 @@ pub struct IndexWriter {
 }
 
 fn staging_prefix(target: &Path) -> String {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     format!(".{name}.building-")
 }
 
 impl IndexWriter {
     /// Start building an index at `path`. Refuses an existing path unless `overwrite`.
     /// `memory_budget` bounds the bytes of buffered `(key, row)` pairs over all tables.
-    pub fn create(path: &Path, params: IndexParams, memory_budget: usize, overwrite: bool) -> Result<Self> {
+    pub fn create(
+        path: &Path,
+        params: IndexParams,
+        memory_budget: usize,
+        overwrite: bool,
+    ) -> Result<Self> {
         let hasher = BrpHasher::new(params.hasher_params()?);
         if path.exists() && !overwrite {
-            return Err(ErrorKind::AlreadyExists { path: path.to_owned() }.into());
+            return Err(ErrorKind::AlreadyExists {
+                path: path.to_owned(),
+            }
+            .into());
         }
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -160,18 +190,32 @@ impl IndexWriter {
                 }
             }
         }
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
         let staging = parent.join(format!("{prefix}{}-{nanos}", std::process::id()));
         std::fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
         let spill = staging.join("spill");
         std::fs::create_dir(&spill).map_err(|e| Error::io(&spill, e))?;
         let tables = params.num_hash_tables;
         let per_table = memory_budget / tables.max(1);
-        let vectors = SegmentWriter::create(&staging.join(names::VECTORS), Kind::Vectors, params.dim as u64, 4)?;
-        let signatures = SegmentWriter::create(&staging.join(names::SIGNATURES), Kind::Signatures, tables as u64, 8)?;
+        let vectors = SegmentWriter::create(
+            &staging.join(names::VECTORS),
+            Kind::Vectors,
+            params.dim as u64,
+            4,
+        )?;
+        let signatures = SegmentWriter::create(
+            &staging.join(names::SIGNATURES),
+            Kind::Signatures,
+            tables as u64,
+            8,
+        )?;
         Ok(IndexWriter {
             target: path.to_owned(),
-            sorters: (0..tables).map(|t| RunSorter::new(&spill, &format!("table-{t:03}"), per_table)).collect(),
+            sorters: (0..tables)
+                .map(|t| RunSorter::new(&spill, &format!("table-{t:03}"), per_table))
+                .collect(),
             staging,
             params,
             hasher,
@@ -197,22 +241,36 @@ impl IndexWriter {
         if let Some(ids) = ids
             && ids.len() != rows.len()
         {
-            return Err(Error::invalid("ids", format!("{} ids for {} rows", ids.len(), rows.len())));
+            return Err(Error::invalid(
+                "ids",
+                format!("{} ids for {} rows", ids.len(), rows.len()),
+            ));
         }
         match (self.with_ids, ids.is_some()) {
             (Some(had), has) if had != has => {
-                return Err(Error::invalid("ids", "give ids with every chunk or with none"));
+                return Err(Error::invalid(
+                    "ids",
+                    "give ids with every chunk or with none",
+                ));
             }
             (None, true) => {
-                self.ids = Some(SegmentWriter::create(&self.staging.join(names::IDS), Kind::Ids, 1, 8)?);
+                self.ids = Some(SegmentWriter::create(
+                    &self.staging.join(names::IDS),
+                    Kind::Ids,
+                    1,
+                    8,
+                )?);
             }
             _ => {}
         }
         self.with_ids = Some(ids.is_some());
         if u32::try_from(self.rows + rows.len() as u64).is_err() {
-            return Err(Error::invalid("vectors", "an index holds at most 2^32 - 1 rows"));
+            return Err(Error::invalid(
+                "vectors",
+                "an index holds at most 2^32 - 1 rows",
+            ));
         }
-        let narrow: Vec<f32> = rows.as_slice().iter().map(|v| v.to_f64() as f32).collect();
+        let narrow = T::as_f32(rows.as_slice());
         let (Some(vectors), Some(signatures)) = (&mut self.vectors, &mut self.signatures) else {
             unreachable!("writers are open until finish, which consumes self");
         };
@@ -241,7 +299,8 @@ impl IndexWriter {
         let mut segments: Vec<SegmentInfo> = Vec::new();
         let sorters = std::mem::take(&mut self.sorters);
         for (t, sorter) in sorters.into_iter().enumerate() {
-            let mut w = SegmentWriter::create(&self.staging.join(names::table(t)), Kind::Table, 2, 8)?;
+            let mut w =
+                SegmentWriter::create(&self.staging.join(names::table(t)), Kind::Table, 2, 8)?;
             let mut flat = Vec::new();
             sorter.merge(|batch| {
                 flat.clear();
@@ -250,10 +309,18 @@ impl IndexWriter {
             })?;
             segments.push(w.finish()?);
         }
-        let mut proj = SegmentWriter::create(&self.staging.join(names::PROJECTIONS), Kind::Projections, self.params.dim as u64, 8)?;
+        let mut proj = SegmentWriter::create(
+            &self.staging.join(names::PROJECTIONS),
+            Kind::Projections,
+            self.params.dim as u64,
+            8,
+        )?;
         proj.write_values(self.hasher.unit_vectors())?;
         segments.push(proj.finish()?);
-        for w in [self.vectors.take(), self.signatures.take(), self.ids.take()].into_iter().flatten() {
+        for w in [self.vectors.take(), self.signatures.take(), self.ids.take()]
+            .into_iter()
+            .flatten()
+        {
             segments.push(w.finish()?);
         }
         let spill = self.staging.join("spill");
@@ -270,19 +337,30 @@ impl IndexWriter {
     }
 
     fn publish(&self) -> Result<()> {
-        let parent = self.staging.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."));
+        let parent = self
+            .staging
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
         let old = parent.join(format!("{}old", staging_prefix(&self.target)));
         if self.target.exists() {
-            if !self.target.join(MANIFEST).exists() && std::fs::read_dir(&self.target).is_ok_and(|mut d| d.next().is_some()) {
+            if !self.target.join(MANIFEST).exists()
+                && std::fs::read_dir(&self.target).is_ok_and(|mut d| d.next().is_some())
+            {
                 return Err(Error::invalid(
                     "path",
-                    format!("{} exists and is not an index; refusing to replace it", self.target.display()),
+                    format!(
+                        "{} exists and is not an index; refusing to replace it",
+                        self.target.display()
+                    ),
                 ));
             }
             std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
         }
         std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        std::fs::File::open(&parent).and_then(|d| d.sync_all()).map_err(|e| Error::io(&parent, e))?;
+        std::fs::File::open(&parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(&parent, e))?;
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
         }

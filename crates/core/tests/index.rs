@@ -10,20 +10,30 @@ fn rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut s = seed;
     (0..n * dim)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
         .collect()
 }
 
 fn params(k: usize) -> IndexParams {
-    IndexParams { dim: 8, bucket_length: 0.5, num_hash_tables: 4, projections_per_table: k, seed: 42 }
+    IndexParams {
+        dim: 8,
+        bucket_length: 0.5,
+        num_hash_tables: 4,
+        projections_per_table: k,
+        seed: 42,
+    }
 }
 
 fn build(path: &Path, data: &[f32], k: usize, ids: bool) -> fast_lsh_ann_core::Result<()> {
     let mut w = IndexWriter::create(path, params(k), 32 * 1024, false)?; // tiny budget: many spilled runs
     for (c, chunk) in data.chunks(8 * 700).enumerate() {
-        let ids_chunk: Vec<i64> = (0..chunk.len() / 8).map(|i| 1000 + (c * 700 + i) as i64 * 3).collect();
+        let ids_chunk: Vec<i64> = (0..chunk.len() / 8)
+            .map(|i| 1000 + (c * 700 + i) as i64 * 3)
+            .collect();
         w.append(Rows::new(chunk, 8).unwrap(), ids.then_some(&ids_chunk[..]))?;
     }
     w.finish()
@@ -36,12 +46,19 @@ fn brute(index: &Index, data: &[f32], query_row: usize, k: usize) -> Vec<(usize,
     let mut all: Vec<(f64, usize)> = (0..index.len())
         .filter(|&r| index.signature(r).iter().zip(&sig_q).any(|(a, b)| a == b))
         .map(|r| {
-            let d: f64 = data[r * 8..r * 8 + 8].iter().zip(q).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
+            let d: f64 = data[r * 8..r * 8 + 8]
+                .iter()
+                .zip(q)
+                .map(|(a, b)| ((a - b) as f64).powi(2))
+                .sum();
             (d.sqrt(), r)
         })
         .collect();
     all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    all.into_iter().take(k).map(|(d, r)| (r, d as f32)).collect()
+    all.into_iter()
+        .take(k)
+        .map(|(d, r)| (r, d as f32))
+        .collect()
 }
 
 #[test]
@@ -59,7 +76,11 @@ fn build_reopen_and_query() {
         for q in 0..50 {
             let want = brute(&index, &data, q, 5);
             let ids: Vec<i64> = got.ids[q * 5..q * 5 + want.len()].to_vec();
-            assert_eq!(ids, want.iter().map(|w| w.0 as i64).collect::<Vec<_>>(), "k={k} query {q}");
+            assert_eq!(
+                ids,
+                want.iter().map(|w| w.0 as i64).collect::<Vec<_>>(),
+                "k={k} query {q}"
+            );
             assert_eq!(got.distances[q * 5], 0.0, "a row finds itself");
         }
         // More probes never lose a neighbour and never make a result worse.
@@ -70,8 +91,12 @@ fn build_reopen_and_query() {
     }
     // With k = 1, the table keys are Spark's hash values.
     let index = Index::open(&dir.path().join("idx-k1")).unwrap();
-    let hasher = fast_lsh_ann_core::BrpHasher::new(fast_lsh_ann_core::BrpParams::new(8, 0.5, 4, 42).unwrap());
-    let spark = hasher.hash(Rows::new(&data[..80], 8).unwrap(), "x").unwrap();
+    let hasher = fast_lsh_ann_core::BrpHasher::new(
+        fast_lsh_ann_core::BrpParams::new(8, 0.5, 4, 42).unwrap(),
+    );
+    let spark = hasher
+        .hash(Rows::new(&data[..80], 8).unwrap(), "x")
+        .unwrap();
     for r in 0..10 {
         let keys: Vec<i64> = index.signature(r).iter().map(|&k| k as i64).collect();
         assert_eq!(keys, spark[r * 4..r * 4 + 4]);
@@ -85,7 +110,9 @@ fn external_ids_and_overwrite() {
     let data = rows(1500, 8, 2);
     build(&path, &data, 1, true).unwrap();
     let index = Index::open(&path).unwrap();
-    let got = index.knn(Rows::new(&data[8 * 701..8 * 702], 8).unwrap(), 1, 0).unwrap();
+    let got = index
+        .knn(Rows::new(&data[8 * 701..8 * 702], 8).unwrap(), 1, 0)
+        .unwrap();
     assert_eq!(got.ids[0], 1000 + 701 * 3);
     let again = build(&path, &data, 1, true).unwrap_err();
     assert!(matches!(again.kind(), ErrorKind::AlreadyExists { .. }));
@@ -93,8 +120,15 @@ fn external_ids_and_overwrite() {
     w.append(Rows::new(&data[..80], 8).unwrap(), None).unwrap();
     w.finish().unwrap();
     assert_eq!(Index::open(&path).unwrap().len(), 10);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(leftovers, vec![std::ffi::OsString::from("idx")], "no staging or old directories left");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        vec![std::ffi::OsString::from("idx")],
+        "no staging or old directories left"
+    );
 }
 
 #[test]
@@ -104,10 +138,24 @@ fn bad_input_writes_nothing() {
     let mut data = rows(100, 8, 3);
     data[8 * 50 + 3] = f32::NAN;
     let err = build(&path, &data, 1, false).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::NonFinite { row: 50, col: 3, .. }));
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::NonFinite {
+            row: 50,
+            col: 3,
+            ..
+        }
+    ));
     assert!(!path.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "the unfinished build was removed");
-    assert!(matches!(Index::open(&path).err().unwrap().kind(), ErrorKind::NotFound { .. }));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the unfinished build was removed"
+    );
+    assert!(matches!(
+        Index::open(&path).err().unwrap().kind(),
+        ErrorKind::NotFound { .. }
+    ));
 }
 
 #[test]
@@ -122,7 +170,8 @@ fn damage_is_detected() {
     let is_corrupt = |e: fast_lsh_ann_core::Error| match e.kind() {
         ErrorKind::Format(f) => matches!(
             f.kind(),
-            fast_lsh_ann_format::ErrorKind::Corrupt { .. } | fast_lsh_ann_format::ErrorKind::ChecksumMismatch { .. }
+            fast_lsh_ann_format::ErrorKind::Corrupt { .. }
+                | fast_lsh_ann_format::ErrorKind::ChecksumMismatch { .. }
         ),
         _ => false,
     };

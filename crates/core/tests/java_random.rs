@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 
 #[test]
 fn next_gaussian_matches_java_bit_for_bit() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/java_random/next_gaussian.csv");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/java_random/next_gaussian.csv"
+    );
     let text = std::fs::read_to_string(path).expect("fixture present");
     let mut by_seed: BTreeMap<i64, Vec<(usize, u64)>> = BTreeMap::new();
     for line in text.lines().skip(1) {
@@ -24,7 +27,12 @@ fn next_gaussian_matches_java_bit_for_bit() {
         for (i, (index, bits)) in values.into_iter().enumerate() {
             assert_eq!(index, i, "fixture indices are consecutive");
             let got = rng.next_gaussian();
-            assert_eq!(got.to_bits(), bits, "seed {seed} draw {index}: got {got:e}, Java gave {:e}", f64::from_bits(bits));
+            assert_eq!(
+                got.to_bits(),
+                bits,
+                "seed {seed} draw {index}: got {got:e}, Java gave {:e}",
+                f64::from_bits(bits)
+            );
             checked += 1;
         }
     }

@@ -53,12 +53,20 @@ impl Error {
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, detail: impl Into<String>) -> Self {
-        ErrorKind::Corrupt { path: path.into(), detail: detail.into() }.into()
+        ErrorKind::Corrupt {
+            path: path.into(),
+            detail: detail.into(),
+        }
+        .into()
     }
 
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        ErrorKind::Io { path: path.into(), source }.into()
+        ErrorKind::Io {
+            path: path.into(),
+            source,
+        }
+        .into()
     }
 }
 
@@ -72,9 +80,17 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &*self.0 {
             ErrorKind::Corrupt { path, detail } => {
-                write!(f, "{} is corrupt: {detail}; rebuild the index", path.display())
+                write!(
+                    f,
+                    "{} is corrupt: {detail}; rebuild the index",
+                    path.display()
+                )
             }
-            ErrorKind::ChecksumMismatch { path, expected, got } => write!(
+            ErrorKind::ChecksumMismatch {
+                path,
+                expected,
+                got,
+            } => write!(
                 f,
                 "{} is corrupt: checksum {got:#018x} does not match the recorded {expected:#018x}; rebuild the index",
                 path.display()

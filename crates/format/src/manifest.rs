@@ -25,7 +25,9 @@ pub struct Manifest {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 impl Manifest {
@@ -36,17 +38,26 @@ impl Manifest {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn encode(&self) -> String {
         let mut text = String::new();
         for (k, v) in &self.entries {
-            assert!(!k.contains(['\n', '=']) && !v.contains('\n') && k != "segment", "manifest entry {k:?}");
+            assert!(
+                !k.contains(['\n', '=']) && !v.contains('\n') && k != "segment",
+                "manifest entry {k:?}"
+            );
             text.push_str(&format!("{k} = {v}\n"));
         }
         for s in &self.segments {
-            text.push_str(&format!("segment = {} {} {:016x}\n", s.name, s.len, s.checksum));
+            text.push_str(&format!(
+                "segment = {} {} {:016x}\n",
+                s.name, s.len, s.checksum
+            ));
         }
         text
     }
@@ -60,13 +71,21 @@ impl Manifest {
             if k == "segment" {
                 let parts: Vec<&str> = v.split(' ').collect();
                 let parsed = match parts.as_slice() {
-                    [name, len, sum] => len.parse().ok().zip(u64::from_str_radix(sum, 16).ok()).map(|(len, checksum)| {
-                        SegmentInfo { name: name.to_string(), len, checksum }
-                    }),
+                    [name, len, sum] => {
+                        len.parse().ok().zip(u64::from_str_radix(sum, 16).ok()).map(
+                            |(len, checksum)| SegmentInfo {
+                                name: name.to_string(),
+                                len,
+                                checksum,
+                            },
+                        )
+                    }
                     _ => None,
                 };
                 match parsed {
-                    Some(s) if !s.name.contains(['/', '\\']) && s.name != ".." => m.segments.push(s),
+                    Some(s) if !s.name.contains(['/', '\\']) && s.name != ".." => {
+                        m.segments.push(s)
+                    }
                     _ => return Err(Error::corrupt(path, format!("bad segment line {line:?}"))),
                 }
             } else {
@@ -97,7 +116,8 @@ impl Manifest {
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
         let seg = Segment::open(&path, bytes, Kind::Manifest)?;
         seg.verify()?;
-        let text = std::str::from_utf8(seg.body()).map_err(|_| Error::corrupt(&path, "not UTF-8"))?;
+        let text =
+            std::str::from_utf8(seg.body()).map_err(|_| Error::corrupt(&path, "not UTF-8"))?;
         Self::decode(&path, text)
     }
 
@@ -115,11 +135,18 @@ mod tests {
     #[test]
     fn written_atomically_and_read_back() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(Manifest::read(dir.path()).unwrap_err().kind(), ErrorKind::Io { .. }));
+        assert!(matches!(
+            Manifest::read(dir.path()).unwrap_err().kind(),
+            ErrorKind::Io { .. }
+        ));
         let mut m = Manifest::default();
         m.set("dim", 128);
         m.set("bucket_length", "2.5");
-        m.segments.push(SegmentInfo { name: "vectors.seg".into(), len: 4096, checksum: 0xdead_beef });
+        m.segments.push(SegmentInfo {
+            name: "vectors.seg".into(),
+            len: 4096,
+            checksum: 0xdead_beef,
+        });
         m.write(dir.path()).unwrap();
         let back = Manifest::read(dir.path()).unwrap();
         assert_eq!(back, m);
@@ -128,8 +155,10 @@ mod tests {
         m.set("rows", 7);
         m.write(dir.path()).unwrap();
         assert_eq!(Manifest::read(dir.path()).unwrap().get("rows"), Some("7"));
-        let names: Vec<String> =
-            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec![MANIFEST.to_string()]);
     }
 
@@ -143,6 +172,9 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[66] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(Manifest::read(dir.path()).unwrap_err().kind(), ErrorKind::ChecksumMismatch { .. }));
+        assert!(matches!(
+            Manifest::read(dir.path()).unwrap_err().kind(),
+            ErrorKind::ChecksumMismatch { .. }
+        ));
     }
 }

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64};
 
 #[cfg(target_endian = "big")]
-compile_error!("fast_lsh_ann index files are little-endian and read by casting; big-endian targets are not supported");
+compile_error!(
+    "fast_lsh_ann index files are little-endian and read by casting; big-endian targets are not supported"
+);
 
 const MAGIC: &[u8; 8] = b"FLSHSEG1";
 const FOOTER_MAGIC: &[u8; 8] = b"FLSHEND1";
@@ -113,7 +115,10 @@ impl<D: AsRef<[u8]>> Segment<D> {
         let bytes = data.as_ref();
         let bad = |detail: String| Err(Error::corrupt(&path, detail));
         if bytes.len() < 2 * FRAME {
-            return bad(format!("{} bytes is shorter than a segment's header and footer", bytes.len()));
+            return bad(format!(
+                "{} bytes is shorter than a segment's header and footer",
+                bytes.len()
+            ));
         }
         if &bytes[0..8] != MAGIC {
             return bad("not a fast_lsh_ann segment (bad magic)".into());
@@ -132,19 +137,35 @@ impl<D: AsRef<[u8]>> Segment<D> {
         }
         let (count, width, elem_bytes) = (u64_at(bytes, 16), u64_at(bytes, 24), u32_at(bytes, 32));
         let body_len = u64_at(bytes, 40);
-        let expected_body = count.checked_mul(width).and_then(|v| v.checked_mul(elem_bytes as u64));
+        let expected_body = count
+            .checked_mul(width)
+            .and_then(|v| v.checked_mul(elem_bytes as u64));
         if expected_body != Some(body_len) {
-            return bad(format!("body length {body_len} != {count} records x {width} x {elem_bytes} bytes"));
+            return bad(format!(
+                "body length {body_len} != {count} records x {width} x {elem_bytes} bytes"
+            ));
         }
         let total = padded(body_len).checked_add(2 * FRAME as u64);
         if total != Some(bytes.len() as u64) {
-            return bad(format!("file is {} bytes, the header says {}", bytes.len(), total.unwrap_or(u64::MAX)));
+            return bad(format!(
+                "file is {} bytes, the header says {}",
+                bytes.len(),
+                total.unwrap_or(u64::MAX)
+            ));
         }
         let footer = &bytes[bytes.len() - FRAME..];
         if &footer[56..64] != FOOTER_MAGIC || u64_at(footer, 8) != body_len {
             return bad("footer does not match the header (truncated or overwritten)".into());
         }
-        Ok(Segment { data, path, kind, count, width, elem_bytes, body_len: body_len as usize })
+        Ok(Segment {
+            data,
+            path,
+            kind,
+            count,
+            width,
+            elem_bytes,
+            body_len: body_len as usize,
+        })
     }
 
     /// Number of records.
@@ -173,7 +194,10 @@ impl<D: AsRef<[u8]>> Segment<D> {
         let body = self.body();
         let size = std::mem::size_of::<T>();
         if self.elem_bytes as usize != size {
-            return Err(Error::corrupt(&self.path, format!("elements are {} bytes, expected {size}", self.elem_bytes)));
+            return Err(Error::corrupt(
+                &self.path,
+                format!("elements are {} bytes, expected {size}", self.elem_bytes),
+            ));
         }
         if !(body.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
             return Err(Error::corrupt(&self.path, "body is not aligned in memory"));
@@ -190,7 +214,12 @@ impl<D: AsRef<[u8]>> Segment<D> {
         let expected = u64_at(&bytes[bytes.len() - FRAME..], 0);
         let got = xxh3_64(self.body());
         if got != expected {
-            return Err(ErrorKind::ChecksumMismatch { path: self.path.clone(), expected, got }.into());
+            return Err(ErrorKind::ChecksumMismatch {
+                path: self.path.clone(),
+                expected,
+                got,
+            }
+            .into());
         }
         Ok(())
     }
@@ -228,24 +257,41 @@ pub struct SegmentWriter {
 impl SegmentWriter {
     /// Create `path` (which must not exist) for records of `width` elements of `elem_bytes`.
     pub fn create(path: &Path, kind: Kind, width: u64, elem_bytes: u32) -> Result<Self> {
-        let file = File::options().write(true).create_new(true).open(path).map_err(|e| Error::io(path, e))?;
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(&[0u8; FRAME]).map_err(|e| Error::io(path, e))?;
-        Ok(SegmentWriter { out, path: path.to_owned(), kind, width, elem_bytes, body_len: 0, hash: Xxh3::new() })
+        out.write_all(&[0u8; FRAME])
+            .map_err(|e| Error::io(path, e))?;
+        Ok(SegmentWriter {
+            out,
+            path: path.to_owned(),
+            kind,
+            width,
+            elem_bytes,
+            body_len: 0,
+            hash: Xxh3::new(),
+        })
     }
 
     /// Append body bytes (whole records; checked at `finish`).
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.hash.update(bytes);
         self.body_len += bytes.len() as u64;
-        self.out.write_all(bytes).map_err(|e| Error::io(&self.path, e))
+        self.out
+            .write_all(bytes)
+            .map_err(|e| Error::io(&self.path, e))
     }
 
     /// Append values (little-endian, as in memory).
     pub fn write_values<T: Plain>(&mut self, values: &[T]) -> Result<()> {
         // SAFETY: `T: Plain` has no padding, so its bytes are all initialised; the byte
         // slice covers exactly `values` and borrows it.
-        let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values)) };
+        let bytes = unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+        };
         self.write(bytes)
     }
 
@@ -253,7 +299,13 @@ impl SegmentWriter {
     pub fn finish(mut self) -> Result<SegmentInfo> {
         let record = self.width * self.elem_bytes as u64;
         if record == 0 || !self.body_len.is_multiple_of(record) {
-            return Err(Error::corrupt(&self.path, format!("{} body bytes are not whole records of {record}", self.body_len)));
+            return Err(Error::corrupt(
+                &self.path,
+                format!(
+                    "{} body bytes are not whole records of {record}",
+                    self.body_len
+                ),
+            ));
         }
         let io = |e| Error::io(&self.path, e);
         let checksum = self.hash.digest();
@@ -277,10 +329,21 @@ impl SegmentWriter {
         header[56..64].copy_from_slice(&header_hash.to_le_bytes());
         self.out.seek(SeekFrom::Start(0)).map_err(io)?;
         self.out.write_all(&header).map_err(io)?;
-        let file = self.out.into_inner().map_err(|e| Error::io(&self.path, e.into_error()))?;
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io(&self.path, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&self.path, e))?;
-        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(SegmentInfo { name, len: padded(self.body_len) + 2 * FRAME as u64, checksum })
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(SegmentInfo {
+            name,
+            len: padded(self.body_len) + 2 * FRAME as u64,
+            checksum,
+        })
     }
 }
 
@@ -322,14 +385,19 @@ mod tests {
         let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
         let seg = Segment::open(&path, map, Kind::Vectors).unwrap();
         assert_eq!(seg.values::<f32>().unwrap(), &values[..]);
-        assert!(seg.values::<f64>().is_err(), "wrong element type is refused");
+        assert!(
+            seg.values::<f64>().is_err(),
+            "wrong element type is refused"
+        );
     }
 
     #[test]
     fn writer_refuses_existing_files_and_partial_records() {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = write_vectors(dir.path(), &[1.0, 2.0], 2);
-        let refused = SegmentWriter::create(&path, Kind::Vectors, 2, 4).err().expect("existing file refused");
+        let refused = SegmentWriter::create(&path, Kind::Vectors, 2, 4)
+            .err()
+            .expect("existing file refused");
         assert_eq!(corrupt_kind(refused), "io");
         let mut w = SegmentWriter::create(&dir.path().join("x.seg"), Kind::Vectors, 2, 4).unwrap();
         w.write_values(&[1.0f32]).unwrap();
@@ -348,13 +416,41 @@ mod tests {
             b[at] ^= 0x10;
             b
         };
-        assert_eq!(corrupt_kind(open(flip(0)).unwrap_err()), "corrupt", "bad magic");
-        assert_eq!(corrupt_kind(open(flip(20)).unwrap_err()), "corrupt", "header byte");
-        assert_eq!(corrupt_kind(open(flip(64 + 17)).unwrap_err()), "checksum", "body byte");
-        assert_eq!(corrupt_kind(open(flip(good.len() - 1)).unwrap_err()), "corrupt", "footer magic");
-        assert_eq!(corrupt_kind(open(good[..good.len() - 64].to_vec()).unwrap_err()), "corrupt", "truncated");
-        assert_eq!(corrupt_kind(open(good[..100].to_vec()).unwrap_err()), "corrupt", "truncated hard");
-        assert_eq!(corrupt_kind(open(Vec::new()).unwrap_err()), "corrupt", "empty");
+        assert_eq!(
+            corrupt_kind(open(flip(0)).unwrap_err()),
+            "corrupt",
+            "bad magic"
+        );
+        assert_eq!(
+            corrupt_kind(open(flip(20)).unwrap_err()),
+            "corrupt",
+            "header byte"
+        );
+        assert_eq!(
+            corrupt_kind(open(flip(64 + 17)).unwrap_err()),
+            "checksum",
+            "body byte"
+        );
+        assert_eq!(
+            corrupt_kind(open(flip(good.len() - 1)).unwrap_err()),
+            "corrupt",
+            "footer magic"
+        );
+        assert_eq!(
+            corrupt_kind(open(good[..good.len() - 64].to_vec()).unwrap_err()),
+            "corrupt",
+            "truncated"
+        );
+        assert_eq!(
+            corrupt_kind(open(good[..100].to_vec()).unwrap_err()),
+            "corrupt",
+            "truncated hard"
+        );
+        assert_eq!(
+            corrupt_kind(open(Vec::new()).unwrap_err()),
+            "corrupt",
+            "empty"
+        );
         let mut future = good.clone();
         future[8] = 2;
         assert_eq!(corrupt_kind(open(future).unwrap_err()), "version");

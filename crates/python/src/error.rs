@@ -4,10 +4,22 @@ use fast_lsh_ann_core::{Error, ErrorKind};
 use fast_lsh_ann_format::ErrorKind as FormatKind;
 use pyo3::PyErr;
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyFileExistsError, PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{
+    PyException, PyFileExistsError, PyFileNotFoundError, PyOSError, PyValueError,
+};
 
-create_exception!(_native, LshError, PyException, "Base class of fast_lsh_ann's own errors.");
-create_exception!(_native, CorruptIndexError, LshError, "An index file is damaged or truncated: rebuild the index.");
+create_exception!(
+    _native,
+    LshError,
+    PyException,
+    "Base class of fast_lsh_ann's own errors."
+);
+create_exception!(
+    _native,
+    CorruptIndexError,
+    LshError,
+    "An index file is damaged or truncated: rebuild the index."
+);
 create_exception!(
     _native,
     IncompatibleIndexError,
@@ -19,13 +31,15 @@ create_exception!(
 pub fn to_py(err: Error) -> PyErr {
     let msg = err.to_string();
     match err.kind() {
-        ErrorKind::InvalidParameter { .. } | ErrorKind::DimensionMismatch { .. } | ErrorKind::NonFinite { .. } => {
-            PyValueError::new_err(msg)
-        }
+        ErrorKind::InvalidParameter { .. }
+        | ErrorKind::DimensionMismatch { .. }
+        | ErrorKind::NonFinite { .. } => PyValueError::new_err(msg),
         ErrorKind::AlreadyExists { .. } => PyFileExistsError::new_err(msg),
         ErrorKind::NotFound { .. } => PyFileNotFoundError::new_err(msg),
         ErrorKind::Format(f) => match f.kind() {
-            FormatKind::Corrupt { .. } | FormatKind::ChecksumMismatch { .. } => CorruptIndexError::new_err(msg),
+            FormatKind::Corrupt { .. } | FormatKind::ChecksumMismatch { .. } => {
+                CorruptIndexError::new_err(msg)
+            }
             FormatKind::IncompatibleVersion { .. } => IncompatibleIndexError::new_err(msg),
             FormatKind::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 PyFileNotFoundError::new_err(format!("{msg}: {source}"))

@@ -8,12 +8,15 @@
 mod error;
 
 use error::to_py;
+use fast_lsh_ann_core::index::Index as CoreIndex;
 use fast_lsh_ann_core::join::{JoinPairs, Plan, similarity_join, similarity_join_cms};
 use fast_lsh_ann_core::knn::batch_knn;
-use fast_lsh_ann_core::{BrpHasher, BrpParams, Element, Rows};
-use fast_lsh_ann_core::index::Index as CoreIndex;
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter as CoreWriter};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods};
+use fast_lsh_ann_core::{BrpHasher, BrpParams, Element, Rows};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -34,18 +37,34 @@ enum Slices<'a> {
 fn slices<'a>(matrices: &'a [&'a Matrix<'_>]) -> PyResult<Slices<'a>> {
     fn one<'a, T: numpy::Element>(m: &'a PyReadonlyArray2<'_, T>) -> PyResult<(&'a [T], usize)> {
         let dim = m.shape()[1];
-        let data = m.as_slice().map_err(|_| PyValueError::new_err("internal: matrix is not C-contiguous"))?;
+        let data = m
+            .as_slice()
+            .map_err(|_| PyValueError::new_err("internal: matrix is not C-contiguous"))?;
         Ok((data, dim))
     }
     if matrices.iter().all(|m| matches!(m, Matrix::F32(_))) {
-        let v = matrices.iter().map(|m| if let Matrix::F32(a) = m { one(a) } else { unreachable!() });
+        let v = matrices.iter().map(|m| {
+            if let Matrix::F32(a) = m {
+                one(a)
+            } else {
+                unreachable!()
+            }
+        });
         return Ok(Slices::F32(v.collect::<PyResult<_>>()?));
     }
     if matrices.iter().all(|m| matches!(m, Matrix::F64(_))) {
-        let v = matrices.iter().map(|m| if let Matrix::F64(a) = m { one(a) } else { unreachable!() });
+        let v = matrices.iter().map(|m| {
+            if let Matrix::F64(a) = m {
+                one(a)
+            } else {
+                unreachable!()
+            }
+        });
         return Ok(Slices::F64(v.collect::<PyResult<_>>()?));
     }
-    Err(PyTypeError::new_err("internal: matrices of one call must share a dtype"))
+    Err(PyTypeError::new_err(
+        "internal: matrices of one call must share a dtype",
+    ))
 }
 
 fn rows<'a, T: Element>(s: &[(&'a [T], usize)], i: usize) -> PyResult<Rows<'a, T>> {
@@ -59,11 +78,15 @@ macro_rules! with_rows {
     ($py:expr, $matrices:expr, |$r:ident| $body:expr) => {{
         match slices($matrices)? {
             Slices::F32(s) => {
-                let $r = (0..s.len()).map(|i| rows(&s, i)).collect::<PyResult<Vec<Rows<'_, f32>>>>()?;
+                let $r = (0..s.len())
+                    .map(|i| rows(&s, i))
+                    .collect::<PyResult<Vec<Rows<'_, f32>>>>()?;
                 $py.detach(|| $body)
             }
             Slices::F64(s) => {
-                let $r = (0..s.len()).map(|i| rows(&s, i)).collect::<PyResult<Vec<Rows<'_, f64>>>>()?;
+                let $r = (0..s.len())
+                    .map(|i| rows(&s, i))
+                    .collect::<PyResult<Vec<Rows<'_, f64>>>>()?;
                 $py.detach(|| $body)
             }
         }
@@ -76,7 +99,12 @@ struct Hasher {
     inner: BrpHasher,
 }
 
-type JoinArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>, &'static str);
+type JoinArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    &'static str,
+);
 
 fn join_arrays(py: Python<'_>, (pairs, plan): (JoinPairs, Plan)) -> JoinArrays<'_> {
     let widen = |v: Vec<u32>| v.into_iter().map(i64::from).collect::<Vec<i64>>();
@@ -84,7 +112,12 @@ fn join_arrays(py: Python<'_>, (pairs, plan): (JoinPairs, Plan)) -> JoinArrays<'
         Plan::Buckets => "buckets",
         Plan::AllPairs => "all_pairs",
     };
-    (widen(pairs.a).into_pyarray(py), widen(pairs.b).into_pyarray(py), pairs.distances.into_pyarray(py), plan)
+    (
+        widen(pairs.a).into_pyarray(py),
+        widen(pairs.b).into_pyarray(py),
+        pairs.distances.into_pyarray(py),
+        plan,
+    )
 }
 
 #[pymethods]
@@ -93,17 +126,27 @@ impl Hasher {
     #[new]
     fn new(dim: usize, bucket_length: f64, num_hash_tables: usize, seed: i64) -> PyResult<Self> {
         let params = BrpParams::new(dim, bucket_length, num_hash_tables, seed).map_err(to_py)?;
-        Ok(Hasher { inner: BrpHasher::new(params) })
+        Ok(Hasher {
+            inner: BrpHasher::new(params),
+        })
     }
 
     /// Spark's `randMatrix`: float64 (num_hash_tables, dim).
     fn unit_vectors<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<f64>>> {
         let p = self.inner.params();
-        self.inner.unit_vectors().to_vec().into_pyarray(py).reshape([p.num_hash_tables, p.dim])
+        self.inner
+            .unit_vectors()
+            .to_vec()
+            .into_pyarray(py)
+            .reshape([p.num_hash_tables, p.dim])
     }
 
     /// Bucket ids: int64 (n, num_hash_tables).
-    fn transform<'py>(&self, py: Python<'py>, x: Matrix<'py>) -> PyResult<Bound<'py, PyArray2<i64>>> {
+    fn transform<'py>(
+        &self,
+        py: Python<'py>,
+        x: Matrix<'py>,
+    ) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let tables = self.inner.params().num_hash_tables;
         let hashes = with_rows!(py, &[&x], |r| self.inner.hash(r[0], "vectors")).map_err(to_py)?;
         let n = hashes.len() / tables;
@@ -119,8 +162,18 @@ impl Hasher {
         base: Matrix<'py>,
         queries: Matrix<'py>,
         k: usize,
-    ) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<i64>>)> {
-        let found = with_rows!(py, &[&base, &queries], |r| batch_knn(&self.inner, r[0], r[1], k)).map_err(to_py)?;
+    ) -> PyResult<(
+        Bound<'py, PyArray2<i64>>,
+        Bound<'py, PyArray2<f64>>,
+        Bound<'py, PyArray1<i64>>,
+    )> {
+        let found = with_rows!(py, &[&base, &queries], |r| batch_knn(
+            &self.inner,
+            r[0],
+            r[1],
+            k
+        ))
+        .map_err(to_py)?;
         let q = found.counts.len();
         let counts: Vec<i64> = found.counts.iter().map(|&c| c as i64).collect();
         Ok((
@@ -133,10 +186,26 @@ impl Hasher {
     /// Threshold join: (rows_a, rows_b, distances, plan). `b=None` is a self-join
     /// reporting each unordered pair once (a < b).
     #[pyo3(signature = (a, b, threshold))]
-    fn join<'py>(&self, py: Python<'py>, a: Matrix<'py>, b: Option<Matrix<'py>>, threshold: f64) -> PyResult<JoinArrays<'py>> {
+    fn join<'py>(
+        &self,
+        py: Python<'py>,
+        a: Matrix<'py>,
+        b: Option<Matrix<'py>>,
+        threshold: f64,
+    ) -> PyResult<JoinArrays<'py>> {
         let found = match &b {
-            None => with_rows!(py, &[&a], |r| similarity_join(&self.inner, r[0], None, threshold)),
-            Some(b) => with_rows!(py, &[&a, b], |r| similarity_join(&self.inner, r[0], Some(r[1]), threshold)),
+            None => with_rows!(py, &[&a], |r| similarity_join(
+                &self.inner,
+                r[0],
+                None,
+                threshold
+            )),
+            Some(b) => with_rows!(py, &[&a, b], |r| similarity_join(
+                &self.inner,
+                r[0],
+                Some(r[1]),
+                threshold
+            )),
         };
         Ok(join_arrays(py, found.map_err(to_py)?))
     }
@@ -156,9 +225,25 @@ impl Hasher {
     ) -> PyResult<JoinArrays<'py>> {
         let h = &self.inner;
         let found = match &b {
-            None => with_rows!(py, &[&a], |r| similarity_join_cms(h, r[0], None, threshold, min_collisions, width, depth)),
+            None => with_rows!(py, &[&a], |r| similarity_join_cms(
+                h,
+                r[0],
+                None,
+                threshold,
+                min_collisions,
+                width,
+                depth
+            )),
             Some(b) => {
-                with_rows!(py, &[&a, b], |r| similarity_join_cms(h, r[0], Some(r[1]), threshold, min_collisions, width, depth))
+                with_rows!(py, &[&a, b], |r| similarity_join_cms(
+                    h,
+                    r[0],
+                    Some(r[1]),
+                    threshold,
+                    min_collisions,
+                    width,
+                    depth
+                ))
             }
         };
         Ok(join_arrays(py, found.map_err(to_py)?))
@@ -185,16 +270,37 @@ impl IndexWriter {
         memory_budget: usize,
         overwrite: bool,
     ) -> PyResult<Self> {
-        let params = IndexParams { dim, bucket_length, num_hash_tables, projections_per_table, seed };
-        Ok(IndexWriter { inner: Some(CoreWriter::create(&path, params, memory_budget, overwrite).map_err(to_py)?) })
+        let params = IndexParams {
+            dim,
+            bucket_length,
+            num_hash_tables,
+            projections_per_table,
+            seed,
+        };
+        Ok(IndexWriter {
+            inner: Some(
+                CoreWriter::create(&path, params, memory_budget, overwrite).map_err(to_py)?,
+            ),
+        })
     }
 
     /// Append a chunk of rows (and their int64 ids, or None).
     #[pyo3(signature = (x, ids))]
-    fn append<'py>(&mut self, py: Python<'py>, x: Matrix<'py>, ids: Option<PyReadonlyArray1<'py, i64>>) -> PyResult<()> {
-        let writer = self.inner.as_mut().ok_or_else(|| PyValueError::new_err("this writer is finished"))?;
+    fn append<'py>(
+        &mut self,
+        py: Python<'py>,
+        x: Matrix<'py>,
+        ids: Option<PyReadonlyArray1<'py, i64>>,
+    ) -> PyResult<()> {
+        let writer = self
+            .inner
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this writer is finished"))?;
         let ids = match &ids {
-            Some(a) => Some(a.as_slice().map_err(|_| PyValueError::new_err("internal: ids not contiguous"))?),
+            Some(a) => Some(
+                a.as_slice()
+                    .map_err(|_| PyValueError::new_err("internal: ids not contiguous"))?,
+            ),
             None => None,
         };
         with_rows!(py, &[&x], |r| writer.append(r[0], ids)).map_err(to_py)
@@ -207,7 +313,10 @@ impl IndexWriter {
 
     /// Merge, write and publish the index.
     fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
-        let writer = self.inner.take().ok_or_else(|| PyValueError::new_err("this writer is finished"))?;
+        let writer = self
+            .inner
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this writer is finished"))?;
         py.detach(|| writer.finish()).map_err(to_py)
     }
 
@@ -230,7 +339,9 @@ impl Index {
     /// Open (mmap) the index at `path`.
     #[staticmethod]
     fn open(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
-        Ok(Index { inner: py.detach(|| CoreIndex::open(&path)).map_err(to_py)? })
+        Ok(Index {
+            inner: py.detach(|| CoreIndex::open(&path)).map_err(to_py)?,
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -240,7 +351,13 @@ impl Index {
     /// Build parameters: (dim, bucket_length, num_hash_tables, projections_per_table, seed).
     fn params(&self) -> (usize, f64, usize, usize, i64) {
         let p = self.inner.params();
-        (p.dim, p.bucket_length, p.num_hash_tables, p.projections_per_table, p.seed)
+        (
+            p.dim,
+            p.bucket_length,
+            p.num_hash_tables,
+            p.projections_per_table,
+            p.seed,
+        )
     }
 
     /// k-NN of every query: (ids int64 (q, k), distances float32 (q, k)).
@@ -251,9 +368,13 @@ impl Index {
         k: usize,
         probes: usize,
     ) -> PyResult<IndexKnnArrays<'py>> {
-        let found = with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes)).map_err(to_py)?;
+        let found =
+            with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes)).map_err(to_py)?;
         let q = found.ids.len() / k;
-        Ok((found.ids.into_pyarray(py).reshape([q, k])?, found.distances.into_pyarray(py).reshape([q, k])?))
+        Ok((
+            found.ids.into_pyarray(py).reshape([q, k])?,
+            found.distances.into_pyarray(py).reshape([q, k])?,
+        ))
     }
 
     /// Check every segment's checksum.
@@ -269,8 +390,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<IndexWriter>()?;
     m.add_class::<Index>()?;
     m.add("LshError", m.py().get_type::<error::LshError>())?;
-    m.add("CorruptIndexError", m.py().get_type::<error::CorruptIndexError>())?;
-    m.add("IncompatibleIndexError", m.py().get_type::<error::IncompatibleIndexError>())?;
+    m.add(
+        "CorruptIndexError",
+        m.py().get_type::<error::CorruptIndexError>(),
+    )?;
+    m.add(
+        "IncompatibleIndexError",
+        m.py().get_type::<error::IncompatibleIndexError>(),
+    )?;
     m.add("SPARK_DEFAULT_SEED", fast_lsh_ann_core::SPARK_DEFAULT_SEED)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
