@@ -1,12 +1,13 @@
 //! An index directory opened for queries: every segment is mmap'd and its frame checked,
 //! so opening costs the same whatever the index's size; [`Index::verify`] reads every byte.
 
-use crate::distance::quick_sqdist;
+use crate::distance::quick_sqdist_f32;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::BrpHasher;
 use crate::knn::{Candidate, best_k};
 use crate::probe::perturbations;
 use crate::rows::{Element, Rows};
+use crate::table::{self, TableView};
 use crate::writer::{IndexParams, corrupt_err, names};
 use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Segment};
 use memmap2::Mmap;
@@ -32,7 +33,8 @@ pub struct Index {
     hasher: BrpHasher,
     vectors: Segment<Mmap>,
     signatures: Segment<Mmap>,
-    tables: Vec<Segment<Mmap>>,
+    /// Per table: its rows and its bucket directory.
+    tables: Vec<(Segment<Mmap>, Segment<Mmap>)>,
     ids: Option<Segment<Mmap>>,
 }
 
@@ -115,10 +117,19 @@ impl Index {
                 .map_err(|e| corrupt_err(&path.join(names::PROJECTIONS), e.to_string()))?;
         let mut table_segments = Vec::with_capacity(tables);
         for t in 0..tables {
-            let seg = map_segment(path, &manifest, &names::table(t), Kind::Table)?;
-            expect(&seg, &names::table(t), rows, 2)?;
-            seg.values::<u64>()?;
-            table_segments.push(seg);
+            let (rows_name, dir_name) = table::file_names(t);
+            let members = map_segment(path, &manifest, &rows_name, Kind::Table)?;
+            expect(&members, &rows_name, rows, 1)?;
+            members.values::<u32>()?;
+            let directory = map_segment(path, &manifest, &dir_name, Kind::Directory)?;
+            if directory.width() != 2 || directory.count() > rows as u64 {
+                return Err(corrupt_err(
+                    &path.join(&dir_name),
+                    format!("holds {} x {} records", directory.count(), directory.width()),
+                ));
+            }
+            directory.values::<u64>()?;
+            table_segments.push((members, directory));
         }
         let ids = if manifest.get("ids") == Some("true") {
             let seg = map_segment(path, &manifest, names::IDS, Kind::Ids)?;
@@ -163,7 +174,7 @@ impl Index {
     /// Read every segment and check its checksum.
     pub fn verify(&self) -> Result<()> {
         let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures];
-        all.extend(self.tables.iter());
+        all.extend(self.tables.iter().flat_map(|(rows, dir)| [rows, dir]));
         all.extend(self.ids.iter());
         all.par_iter()
             .try_for_each(|s| s.verify().map_err(Error::from))
@@ -173,13 +184,14 @@ impl Index {
         self.vectors.values::<f32>().expect("checked at open")
     }
 
-    /// Rows of table `t` in bucket `key` (a binary search of the sorted run).
-    fn bucket(&self, t: usize, key: u64) -> &[u64] {
-        let run = self.tables[t].values::<u64>().expect("checked at open");
-        let n = run.len() / 2;
-        let first = partition(n, |i| run[2 * i] < key);
-        let end = first + partition(n - first, |i| run[2 * (first + i)] <= key);
-        &run[2 * first..2 * end]
+    /// Table `t`: its bucket directory and rows.
+    pub fn table(&self, t: usize) -> TableView<'_> {
+        let (rows, directory) = &self.tables[t];
+        TableView::new(
+            directory.values::<u64>().expect("checked at open"),
+            rows.values::<u32>().expect("checked at open"),
+            rows.path(),
+        )
     }
 
     fn external_id(&self, row: usize) -> i64 {
@@ -223,7 +235,7 @@ impl Index {
         let per_query: Vec<Vec<Candidate>> = (0..queries.len())
             .into_par_iter()
             .map(|q| self.knn_one(queries.row(q), k, probes))
-            .collect();
+            .collect::<Result<_>>()?;
         let mut out = IndexKnn {
             ids: vec![-1; queries.len() * k],
             distances: vec![f32::INFINITY; queries.len() * k],
@@ -237,24 +249,26 @@ impl Index {
         Ok(out)
     }
 
-    fn knn_one<T: Element>(&self, query: &[T], k: usize, probes: usize) -> Vec<Candidate> {
+    fn knn_one<T: Element>(&self, query: &[T], k: usize, probes: usize) -> Result<Vec<Candidate>> {
         let per_table = self.params.projections_per_table;
         let scaled = self.hasher.scaled_projections(query);
         let home: Vec<i64> = scaled.iter().map(|x| x.floor() as i64).collect();
         let mut rows: Vec<u32> = Vec::new();
         for t in 0..self.params.num_hash_tables {
             let mine = &home[t * per_table..(t + 1) * per_table];
-            let mut visit = |values: &[i64]| {
+            let table = self.table(t);
+            let mut visit = |values: &[i64]| -> Result<()> {
                 let key = self.params.bucket_key(values, 0);
-                rows.extend(self.bucket(t, key).chunks_exact(2).map(|p| p[1] as u32));
+                rows.extend_from_slice(table.lookup(key)?);
+                Ok(())
             };
-            visit(mine);
+            visit(mine)?;
             for moves in perturbations(&scaled[t * per_table..(t + 1) * per_table], probes) {
                 let mut moved = mine.to_vec();
                 for (j, delta) in moves {
                     moved[j] += delta;
                 }
-                visit(&moved);
+                visit(&moved)?;
             }
         }
         rows.sort_unstable();
@@ -267,12 +281,12 @@ impl Index {
             .map(|row| {
                 let r = row as usize;
                 Candidate {
-                    key: quick_sqdist(&query32, &vectors[r * dim..(r + 1) * dim]).sqrt(),
+                    key: quick_sqdist_f32(&query32, &vectors[r * dim..(r + 1) * dim]).sqrt(),
                     row,
                 }
             })
             .collect();
-        best_k(measured, k)
+        Ok(best_k(measured, k))
     }
 
     /// Each row's bucket key in every table (the signatures segment).
@@ -280,14 +294,4 @@ impl Index {
         let l = self.params.num_hash_tables;
         &self.signatures.values::<u64>().expect("checked at open")[row * l..(row + 1) * l]
     }
-}
-
-/// Number of leading indices in `0..n` for which `below` holds (`below` is monotone).
-fn partition(n: usize, below: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if below(mid) { lo = mid + 1 } else { hi = mid }
-    }
-    lo
 }

@@ -16,7 +16,8 @@
 //! Modules, one concept each: [`rng`] (Java's generator), [`hash`] (the hash family),
 //! [`rows`] (borrowed matrices), [`distance`] (Spark's exact distance), [`tile`] (the block
 //! distance kernel), [`bucket`] (rows grouped by bucket), [`knn`], [`join`], [`error`];
-//! the on-disk index: [`sort`] (external sort), [`writer`] (building), [`index`] (opened
+//! the on-disk index: [`sort`] (external sort), [`table`] (a hash table's bucket directory and rows),
+//! [`writer`] (building), [`index`] (opened
 //! for queries), [`probe`] (multi-probe).
 #![deny(missing_docs)]
 
@@ -33,6 +34,7 @@ pub mod probe;
 pub mod rng;
 pub mod rows;
 pub mod sort;
+pub mod table;
 pub mod tile;
 pub mod writer;
 

@@ -13,6 +13,7 @@ use crate::hash::BrpHasher;
 use crate::params::BrpParams;
 use crate::rows::{Element, Rows};
 use crate::sort::RunSorter;
+use crate::table::TableWriter;
 use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, SegmentInfo, SegmentWriter};
 use std::path::{Path, PathBuf};
 
@@ -131,9 +132,6 @@ pub(crate) mod names {
     pub const SIGNATURES: &str = "signatures.seg";
     pub const PROJECTIONS: &str = "projections.seg";
     pub const IDS: &str = "ids.seg";
-    pub fn table(t: usize) -> String {
-        format!("table-{t:03}.seg")
-    }
 }
 
 /// Builds one index directory; call [`finish`](Self::finish) to publish it. Dropping an
@@ -299,15 +297,9 @@ impl IndexWriter {
         let mut segments: Vec<SegmentInfo> = Vec::new();
         let sorters = std::mem::take(&mut self.sorters);
         for (t, sorter) in sorters.into_iter().enumerate() {
-            let mut w =
-                SegmentWriter::create(&self.staging.join(names::table(t)), Kind::Table, 2, 8)?;
-            let mut flat = Vec::new();
-            sorter.merge(|batch| {
-                flat.clear();
-                flat.extend(batch.iter().flat_map(|&(k, r)| [k, r]));
-                w.write_values(&flat).map_err(Error::from)
-            })?;
-            segments.push(w.finish()?);
+            let mut w = TableWriter::create(&self.staging, t)?;
+            sorter.merge(|batch| w.push(batch))?;
+            segments.extend(w.finish()?);
         }
         let mut proj = SegmentWriter::create(
             &self.staging.join(names::PROJECTIONS),

@@ -45,7 +45,8 @@ pub enum Kind {
     Manifest = 1,
     /// Vectors: `f32` rows of `dim` values.
     Vectors = 2,
-    /// One hash table's run: `(bucket_key u64, row u64)` records sorted by key, then row.
+    /// One hash table's rows: `u32` row numbers grouped by bucket (buckets in the order of
+    /// the table's [`Directory`](Kind::Directory)), ascending within a bucket.
     Table = 3,
     /// Signatures: per row, its `u64` bucket key in every table.
     Signatures = 4,
@@ -53,6 +54,9 @@ pub enum Kind {
     Ids = 5,
     /// The projection matrix: `f64` unit vectors.
     Projections = 6,
+    /// One hash table's bucket directory: `(bucket_key u64, start u64)` per non-empty
+    /// bucket, keys strictly ascending; the bucket's rows are `table[start..next start]`.
+    Directory = 7,
 }
 
 impl Kind {
@@ -64,6 +68,7 @@ impl Kind {
             4 => Kind::Signatures,
             5 => Kind::Ids,
             6 => Kind::Projections,
+            7 => Kind::Directory,
             _ => return None,
         })
     }
@@ -91,6 +96,8 @@ pub unsafe trait Plain: Copy + 'static {}
 unsafe impl Plain for f32 {}
 // SAFETY: as above.
 unsafe impl Plain for f64 {}
+// SAFETY: as above.
+unsafe impl Plain for u32 {}
 // SAFETY: as above.
 unsafe impl Plain for u64 {}
 // SAFETY: as above.
@@ -176,6 +183,11 @@ impl<D: AsRef<[u8]>> Segment<D> {
     /// Elements per record.
     pub fn width(&self) -> u64 {
         self.width
+    }
+
+    /// The path that names this segment in errors.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     /// What this segment holds.

@@ -1,0 +1,167 @@
+//! One hash table on disk: a bucket directory (`(key, start)` per non-empty bucket, keys
+//! ascending) and the rows of every bucket, contiguous, as `u32`s.
+//!
+//! Looking a key up is a binary search of the directory, `O(log B)` over the `B` buckets,
+//! then one contiguous slice of rows. Walking the directory in order gives the buckets in
+//! key order, which is what a merge-join of two tables needs.
+
+use crate::error::Result;
+use crate::writer::corrupt_err;
+use fast_lsh_ann_format::{Kind, SegmentInfo, SegmentWriter};
+use std::path::{Path, PathBuf};
+
+/// A table opened for reading over any bytes (an mmap, in an index). The segments' frames
+/// were validated by the caller; ranges are checked here, on every access.
+#[derive(Debug, Clone, Copy)]
+pub struct TableView<'a> {
+    /// Flattened `(key, start)` pairs.
+    directory: &'a [u64],
+    rows: &'a [u32],
+    /// The rows segment's path, for errors.
+    path: &'a Path,
+}
+
+impl<'a> TableView<'a> {
+    /// A view of a directory (flattened `(key, start)` pairs) and its rows.
+    pub fn new(directory: &'a [u64], rows: &'a [u32], path: &'a Path) -> Self {
+        TableView {
+            directory,
+            rows,
+            path,
+        }
+    }
+
+    /// Number of non-empty buckets.
+    pub fn buckets(&self) -> usize {
+        self.directory.len() / 2
+    }
+
+    /// The key of bucket `i` (in key order).
+    pub fn key(&self, i: usize) -> u64 {
+        self.directory[2 * i]
+    }
+
+    /// The rows of bucket `i` (in key order); `Corrupt` if the directory's range is out of
+    /// order or out of bounds.
+    pub fn members(&self, i: usize) -> Result<&'a [u32]> {
+        let start = self.directory[2 * i + 1];
+        let end = match self.directory.get(2 * i + 3) {
+            Some(&next) => next,
+            None => self.rows.len() as u64,
+        };
+        if start > end || end > self.rows.len() as u64 {
+            return Err(corrupt_err(
+                self.path,
+                format!("bucket {i} spans rows {start}..{end} of {}", self.rows.len()),
+            ));
+        }
+        Ok(&self.rows[start as usize..end as usize])
+    }
+
+    /// The rows in bucket `key` (empty if there is none).
+    pub fn lookup(&self, key: u64) -> Result<&'a [u32]> {
+        let (mut lo, mut hi) = (0, self.buckets());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) < key {
+                lo = mid + 1
+            } else {
+                hi = mid
+            }
+        }
+        if lo < self.buckets() && self.key(lo) == key {
+            self.members(lo)
+        } else {
+            Ok(&[])
+        }
+    }
+}
+
+/// Segment file names of table `t`: its rows and its directory.
+pub(crate) fn file_names(t: usize) -> (String, String) {
+    (format!("table-{t:03}.seg"), format!("buckets-{t:03}.seg"))
+}
+
+/// Writes one table from `(key, row)` pairs arriving sorted by key, then row.
+pub(crate) struct TableWriter {
+    rows: SegmentWriter,
+    directory: SegmentWriter,
+    last_key: Option<u64>,
+    written: u64,
+    row_buf: Vec<u32>,
+    dir_buf: Vec<u64>,
+    path: PathBuf,
+}
+
+impl TableWriter {
+    /// Create table `t`'s two segments in `dir`.
+    pub(crate) fn create(dir: &Path, t: usize) -> Result<Self> {
+        let (rows_name, dir_name) = file_names(t);
+        Ok(TableWriter {
+            rows: SegmentWriter::create(&dir.join(&rows_name), Kind::Table, 1, 4)?,
+            directory: SegmentWriter::create(&dir.join(dir_name), Kind::Directory, 2, 8)?,
+            last_key: None,
+            written: 0,
+            row_buf: Vec::new(),
+            dir_buf: Vec::new(),
+            path: dir.join(rows_name),
+        })
+    }
+
+    /// Append a sorted batch of pairs (continuing the previous batches' order).
+    pub(crate) fn push(&mut self, batch: &[(u64, u64)]) -> Result<()> {
+        self.row_buf.clear();
+        self.dir_buf.clear();
+        for &(key, row) in batch {
+            if self.last_key != Some(key) {
+                if self.last_key.is_some_and(|last| last > key) {
+                    return Err(corrupt_err(
+                        &self.path,
+                        "pairs arrived out of key order".into(),
+                    ));
+                }
+                self.dir_buf.extend([key, self.written]);
+                self.last_key = Some(key);
+            }
+            self.row_buf.push(row as u32);
+            self.written += 1;
+        }
+        self.rows.write_values(&self.row_buf)?;
+        self.directory.write_values(&self.dir_buf)?;
+        Ok(())
+    }
+
+    /// Finish both segments.
+    pub(crate) fn finish(self) -> Result<[SegmentInfo; 2]> {
+        Ok([self.rows.finish()?, self.directory.finish()?])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_finds_each_bucket_and_nothing_else() {
+        let directory = [3u64, 0, 7, 2, 9, 3];
+        let rows = [10u32, 11, 4, 5, 6, 7];
+        let path = Path::new("t");
+        let t = TableView::new(&directory, &rows, path);
+        assert_eq!(t.lookup(3).unwrap(), &[10, 11]);
+        assert_eq!(t.lookup(7).unwrap(), &[4]);
+        assert_eq!(t.lookup(9).unwrap(), &[5, 6, 7]);
+        for absent in [0, 4, 8, 10, u64::MAX] {
+            assert!(t.lookup(absent).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn out_of_bounds_ranges_are_corrupt_not_panics() {
+        let rows = [1u32, 2];
+        let path = Path::new("t");
+        for directory in [[3u64, 0, 7, 5], [3u64, 2, 7, 1]] {
+            let t = TableView::new(&directory, &rows, path);
+            assert!(t.lookup(3).is_err());
+        }
+    }
+}
