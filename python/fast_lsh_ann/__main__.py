@@ -1,20 +1,240 @@
 """Command line: ``python -m fast_lsh_ann`` (also installed as ``fast-lsh``).
 
-Subcommands: ``demo`` runs the main job, hashing, batch k-NN and a similarity join with
-Spark's parameters, on generated planted near-duplicates and checks the answers.
+Subcommands:
+
+- ``build PATH --input FILE``: build an on-disk index at PATH from a 2-D .npy file (memory-mapped
+  and read in row chunks, so it may be larger than RAM) or a .parquet file with a list column
+  of vectors (needs pyarrow);
+- ``knn PATH --queries FILE``: the k nearest indexed rows of every query, printed as a short
+  table or written to an .npz file (arrays ``ids`` and ``distances``);
+- ``info PATH``: rows, dimension, build parameters and the size on disk of every file;
+- ``verify PATH``: read every file and check its checksum; prints ``ok``, or the damage on
+  stderr with exit status 1;
+- ``demo``: hashing, batch k-NN and a similarity join with Spark's parameters on generated
+  planted near-duplicates, checking the answers.
+
+Mistakes a user can make (a missing or malformed file, a dimension mismatch, a bad parameter,
+an existing index without ``--overwrite``) print one line on stderr and exit with status 2;
+a damaged or incompatible index exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
+from ._index import Index
 from ._model import BucketedRandomProjectionLSH
+from ._native import LshError
 from .datasets import planted_near_duplicates
+
+#: bytes of input per chunk handed to the index writer (the rest stays on disk until needed)
+_CHUNK_BYTES = 64 * 2**20
+
+
+class _UserError(Exception):
+    """A mistake in the command line or in the files it names: one line on stderr, exit 2."""
+
+
+# --------------------------------------------------------------------------- reading inputs
+
+
+def _open_input(file: str, column: str | None) -> tuple[int, Iterator[np.ndarray]]:
+    """The row count of a .npy or .parquet file and its rows as lazily read 2-D chunks."""
+    ext = os.path.splitext(file)[1].lower()
+    if ext not in (".npy", ".parquet"):
+        raise _UserError(f"{file}: unsupported input format {ext or '(no extension)'!r}; use .npy or .parquet")
+    if not os.path.isfile(file):
+        raise _UserError(f"{file}: no such file")
+    return _open_npy(file) if ext == ".npy" else _open_parquet(file, column)
+
+
+def _open_npy(file: str) -> tuple[int, Iterator[np.ndarray]]:
+    try:
+        arr = np.load(file, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise _UserError(f"{file}: not a readable .npy array ({e})") from None
+    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
+        shape = getattr(arr, "shape", "an .npz archive")
+        raise _UserError(f"{file}: expected a 2-D array of shape (rows, dim), got {shape}")
+    if arr.dtype.kind not in "fiu":
+        raise _UserError(f"{file}: expected real numbers (float32 or float64), got dtype {arr.dtype}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise _UserError(f"{file}: empty array of shape {arr.shape}")
+    step = max(1, _CHUNK_BYTES // (arr.shape[1] * arr.dtype.itemsize))
+    return arr.shape[0], (arr[i : i + step] for i in range(0, arr.shape[0], step))
+
+
+def _pyarrow_parquet() -> Any:
+    try:
+        return importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        raise _UserError("reading .parquet files needs pyarrow: pip install pyarrow") from None
+
+
+def _open_parquet(file: str, column: str | None) -> tuple[int, Iterator[np.ndarray]]:
+    pq = _pyarrow_parquet()
+    try:
+        pf = pq.ParquetFile(file)
+    except (ValueError, OSError) as e:  # pyarrow.ArrowInvalid is a ValueError
+        raise _UserError(f"{file}: not a readable Parquet file ({e})") from None
+    name = _vector_column(file, list(pf.schema_arrow.names), column)
+    rows = int(pf.metadata.num_rows)
+    if rows == 0:
+        raise _UserError(f"{file}: no rows")
+    first = _arrow_matrix(next(pf.iter_batches(batch_size=1, columns=[name])).column(0), file, name)
+    step = max(1, _CHUNK_BYTES // (8 * max(first.shape[1], 1)))
+    batches = pf.iter_batches(batch_size=step, columns=[name])
+    return rows, (_arrow_matrix(b.column(0), file, name) for b in batches)
+
+
+def _vector_column(file: str, names: list[str], column: str | None) -> str:
+    if column is not None:
+        if column not in names:
+            raise _UserError(f"{file}: no column {column!r}; columns: {', '.join(names)}")
+        return column
+    if len(names) == 1:
+        return names[0]
+    if "embedding" in names:
+        return "embedding"
+    raise _UserError(f"{file}: which column holds the vectors? pass --column (columns: {', '.join(names)})")
+
+
+def _arrow_matrix(col: Any, file: str, name: str) -> np.ndarray:
+    """A pyarrow list / fixed-size-list array of numbers as a (rows, dim) numpy array."""
+    pa = importlib.import_module("pyarrow")
+    if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type) or pa.types.is_fixed_size_list(col.type)):
+        raise _UserError(f"{file}: column {name!r} has type {col.type}; expected a list of numbers per row")
+    if col.null_count:
+        raise _UserError(f"{file}: column {name!r} has {col.null_count} null rows")
+    lengths = np.asarray(importlib.import_module("pyarrow.compute").list_value_length(col))
+    if len(lengths) and (lengths != lengths[0]).any():
+        raise _UserError(f"{file}: column {name!r} has vectors of different lengths ({lengths.min()} to {lengths.max()})")
+    values = col.flatten().to_numpy(zero_copy_only=False)
+    if values.dtype.kind not in "fiu":
+        raise _UserError(f"{file}: column {name!r} holds {col.type.value_type}, not numbers")
+    return values.reshape(len(col), int(lengths[0]) if len(lengths) else 0)
+
+
+def _read_queries(file: str, column: str | None) -> np.ndarray:
+    _, chunks = _open_input(file, column)
+    queries: np.ndarray = np.concatenate(list(chunks))
+    return queries
+
+
+def _read_ids(file: str, rows: int, input_file: str) -> np.ndarray:
+    """External ids from a .npy file: integers, one per input row."""
+    if not os.path.isfile(file):
+        raise _UserError(f"{file}: no such file")
+    try:
+        ids = np.load(file, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise _UserError(f"{file}: not a readable .npy array ({e})") from None
+    if isinstance(ids, np.ndarray) and ids.ndim == 2 and ids.shape[1] == 1:
+        ids = ids[:, 0]
+    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or ids.dtype.kind not in "iu":
+        what = f"shape {ids.shape}, dtype {ids.dtype}" if isinstance(ids, np.ndarray) else "an .npz archive"
+        raise _UserError(f"{file}: ids must be a 1-D array of integers, got {what}")
+    if ids.shape[0] != rows:
+        raise _UserError(f"{file} has {ids.shape[0]:,} ids for the {rows:,} rows of {input_file}")
+    if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
+        raise _UserError(f"{file}: ids must fit in int64")
+    return ids.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def _check_target(path: str, overwrite: bool) -> None:
+    """Refuse what the index writer would refuse less clearly (or a file it would replace)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise _UserError(f"{path}: directory {parent} does not exist")
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise _UserError(f"{path} exists and is not a directory")
+    if os.path.lexists(path) and not overwrite:
+        raise _UserError(f"{path} already exists; pass --overwrite to replace it")
+
+
+def _build(args: argparse.Namespace) -> int:
+    _check_target(args.path, args.overwrite)
+    rows, chunks = _open_input(args.input, args.column)
+    ids = None if args.ids is None else _read_ids(args.ids, rows, args.input)
+    t0 = time.perf_counter()
+    idx = Index.build(
+        args.path,
+        chunks,
+        bucket_length=args.bucket_length,
+        num_hash_tables=args.tables,
+        projections_per_table=args.projections_per_table,
+        seed=args.seed,
+        ids=ids,
+        memory_budget=args.memory_budget,
+        progress=args.progress,
+        overwrite=args.overwrite,
+    )
+    elapsed = time.perf_counter() - t0
+    print(f"built {idx.path}: {len(idx):,} rows, dim {idx.dim}, in {elapsed:.3f} s")
+    return 0
+
+
+def _knn(args: argparse.Namespace) -> int:
+    if args.out is not None and not args.out.lower().endswith(".npz"):
+        raise _UserError(f"--out {args.out}: write the results to a .npz file")
+    idx = Index.open(args.path)
+    queries = _read_queries(args.queries, args.column)
+    t0 = time.perf_counter()
+    ids, dist = idx.knn(queries, k=args.k, probes=args.probes)
+    elapsed = time.perf_counter() - t0
+    print(f"{ids.shape[0]:,} queries, k={args.k}, probes={args.probes}: {elapsed:.3f} s")
+    if args.out is not None:
+        with open(args.out, "wb") as f:
+            np.savez(f, ids=ids, distances=dist)
+        print(f"wrote ids and distances {ids.shape} to {args.out}")
+    else:
+        _print_neighbours(ids, dist, args.show)
+    return 0
+
+
+def _print_neighbours(ids: np.ndarray, dist: np.ndarray, show: int) -> None:
+    print("query  neighbours: id (distance), nearest first")
+    for q in range(min(show, ids.shape[0])):
+        cells = [f"{i} ({d:.6g})" for i, d in zip(ids[q].tolist(), dist[q].tolist()) if np.isfinite(d)]
+        print(f"{q:>5}  {'  '.join(cells) or '(none found)'}")
+    if ids.shape[0] > show:
+        print(f"... {ids.shape[0] - show:,} more queries (--out FILE.npz saves them all)")
+
+
+def _info(args: argparse.Namespace) -> int:
+    idx = Index.open(args.path)
+    params = "  ".join(f"{k}={v}" for k, v in idx.params.items())
+    print(f"index   {idx.path}\nrows    {len(idx):,}\ndim     {idx.dim}\nparams  {params}\nfiles")
+    sizes = sorted((e.name, e.stat().st_size) for e in os.scandir(args.path) if e.is_file())
+    width = max(len(name) for name, _ in sizes)
+    for name, size in sizes:
+        print(f"  {name:<{width}}  {_size(size)}")
+    print(f"  {'total':<{width}}  {_size(sum(size for _, size in sizes))}")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n:>15,} B  ({n / scale:.1f} {unit})"
+    return f"{n:>15,} B"
+
+
+def _verify(args: argparse.Namespace) -> int:
+    Index.open(args.path).verify()
+    print("ok")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -53,10 +273,55 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m fast_lsh_ann`` and ``fast-lsh``."""
-    parser = argparse.ArgumentParser(prog="fast-lsh", description=__doc__.splitlines()[0] if __doc__ else None)
-    sub = parser.add_subparsers(dest="command", required=True)
+# --------------------------------------------------------------------------- the parser
+
+
+def _add_build(sub: Any) -> None:
+    p = sub.add_parser("build", help="build an on-disk index from a .npy or .parquet file")
+    p.add_argument("path", metavar="PATH", help="the index directory to write")
+    p.add_argument("--input", required=True, metavar="FILE",
+                   help="vectors: a 2-D .npy array (read in chunks through mmap) or a .parquet file (needs pyarrow)")
+    p.add_argument("--column", metavar="NAME",
+                   help="Parquet input: the list column holding the vectors (default: 'embedding' or the only column)")
+    p.add_argument("--bucket-length", type=float, required=True, metavar="W", help="BRP bucket length (required)")
+    p.add_argument("--tables", type=int, required=True, metavar="L", help="number of hash tables (required)")
+    p.add_argument("--projections-per-table", type=int, default=1, metavar="K",
+                   help="projections combined per table (AND-amplification; default 1, Spark's hashes)")
+    p.add_argument("--seed", type=int, default=42, metavar="S", help="random projections seed (default 42)")
+    p.add_argument("--ids", metavar="FILE", help="a 1-D integer .npy array: external ids, one per row (default: row numbers)")
+    p.add_argument("--memory-budget", default="1GB", metavar="SIZE",
+                   help="bound on the sort buffers, e.g. 256MB or 2GiB (default 1GB); the rest spills to disk")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing index at PATH")
+    p.add_argument("--progress", action="store_true", help="show the rows written so far on stderr")
+    p.set_defaults(run=_build)
+
+
+def _add_knn(sub: Any) -> None:
+    p = sub.add_parser("knn", help="k nearest indexed rows of each query")
+    p.add_argument("path", metavar="PATH", help="the index directory")
+    p.add_argument("--queries", required=True, metavar="FILE", help="queries: a 2-D .npy array (or .parquet, needs pyarrow)")
+    p.add_argument("--column", metavar="NAME", help="Parquet queries: the list column holding the vectors")
+    p.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
+    p.add_argument("--probes", type=int, default=0, help="extra buckets visited per table (multi-probe; default 0)")
+    p.add_argument("--out", metavar="OUT.npz",
+                   help="write arrays ids (int64) and distances (float32), shape (queries, k), to this .npz file")
+    p.add_argument("--show", type=int, default=5, metavar="N", help="queries printed when there is no --out (default 5)")
+    p.set_defaults(run=_knn)
+
+
+def _add_info(sub: Any) -> None:
+    p = sub.add_parser("info", help="rows, dimension, parameters and file sizes of an index")
+    p.add_argument("path", metavar="PATH", help="the index directory")
+    p.set_defaults(run=_info)
+
+
+def _add_verify(sub: Any) -> None:
+    p = sub.add_parser("verify", help="check every checksum of an index (exit 1 if damaged)")
+    p.add_argument("path", metavar="PATH", help="the index directory")
+    p.set_defaults(run=_verify)
+
+
+def _add_demo(sub: Any) -> None:
     demo = sub.add_parser("demo", help="hash, search and join generated planted near-duplicates")
     demo.add_argument("--n", type=int, default=20_000, help="rows (default 20,000)")
     demo.add_argument("--dim", type=int, default=128, help="dimension (default 128)")
@@ -67,8 +332,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--threshold", type=float, default=1.5, help="join distance threshold (default 1.5)")
     demo.add_argument("--queries", type=int, default=1_000, help="k-NN queries (default 1,000)")
     demo.set_defaults(run=_demo)
-    args = parser.parse_args(argv)
-    return int(args.run(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fast-lsh", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_build, _add_knn, _add_info, _add_verify, _add_demo):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fast_lsh_ann`` and ``fast-lsh``.
+
+    Returns the exit status: 0 success, 1 a damaged or incompatible index (or a failed demo),
+    2 a usage error (bad arguments, missing or malformed files, an existing index).
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except LshError as e:  # CorruptIndexError, IncompatibleIndexError
+        return _fail(args.command, e, 1)
+    except (_UserError, OSError, ValueError, TypeError) as e:
+        return _fail(args.command, e, 2)
+    except KeyboardInterrupt:
+        print(f"fast-lsh {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(command: str, error: BaseException, status: int) -> int:
+    print(f"fast-lsh {command}: error: {error}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":
