@@ -101,6 +101,17 @@ def test_errors(tmp_path: Path) -> None:
         fla.Index.build(tmp_path / "x", X, bucket_length=1.0, num_hash_tables=2, memory_budget="lots")
     with pytest.raises(ValueError, match="bucket_length"):
         fla.Index.build(tmp_path / "x", X, bucket_length=-1.0, num_hash_tables=2)
+    # overwrite=True replaces an index, never a file or a directory holding other data.
+    for victim in (tmp_path / "notes.txt", tmp_path / "data"):
+        if victim.suffix:
+            victim.write_text("keep me")
+        else:
+            victim.mkdir()
+            (victim / "keep.txt").write_text("keep me")
+        before = sorted(p.name for p in tmp_path.iterdir())
+        with pytest.raises(ValueError, match="not an index"):
+            fla.Index.build(victim, X, bucket_length=1.0, num_hash_tables=2, overwrite=True)
+        assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_damage_raises_corrupt_index_error(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ on one machine and far faster::
     model.approx_similarity_join(X, X, threshold=1.5)   # [(row_a, row_b, distance), ...]
 """
 
-from ._index import Index
+from ._index import Index, Join
 from ._model import BucketedRandomProjectionLSH, BucketedRandomProjectionLSHModel
 from ._native import SPARK_DEFAULT_SEED, CorruptIndexError, IncompatibleIndexError, LshError, __version__
 from .datasets import planted_near_duplicates
@@ -21,6 +21,7 @@ __all__ = [
     "CorruptIndexError",
     "IncompatibleIndexError",
     "Index",
+    "Join",
     "LshError",
     "SPARK_DEFAULT_SEED",
     "__version__",

@@ -117,7 +117,7 @@ def _arrow_matrix(col: Any, file: str, name: str) -> np.ndarray:
     lengths = np.asarray(importlib.import_module("pyarrow.compute").list_value_length(col))
     if len(lengths) and (lengths != lengths[0]).any():
         raise _UserError(f"{file}: column {name!r} has vectors of different lengths ({lengths.min()} to {lengths.max()})")
-    values = col.flatten().to_numpy(zero_copy_only=False)
+    values = np.asarray(col.flatten().to_numpy(zero_copy_only=False))
     if values.dtype.kind not in "fiu":
         raise _UserError(f"{file}: column {name!r} holds {col.type.value_type}, not numbers")
     return values.reshape(len(col), int(lengths[0]) if len(lengths) else 0)

@@ -7,6 +7,7 @@ half-written one.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -19,8 +20,9 @@ from . import _inputs
 from ._model import _check_params
 from ._native import Index as _NativeIndex
 from ._native import IndexWriter as _NativeWriter
+from ._native import JoinStream as _NativeJoinStream
 
-__all__ = ["Index"]
+__all__ = ["Index", "Join"]
 
 _CHUNK_ROWS = 65_536
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -151,33 +153,250 @@ class Index:
         first; slots beyond what was found hold id -1 and distance inf.
         """
         k = _inputs.positive_int(k, "k")
-        if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or probes < 0:
-            raise ValueError(f"probes must be an integer >= 0, got {probes!r}")
+        probes = _check_probes(probes)
         arr = _inputs.matrix(queries, "queries", self.dim) if np.ndim(queries) != 1 else _inputs.vector(queries, "queries", self.dim)
         if arr.shape[0] == 0:
             return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
-        return self._native.knn(arr, k, int(probes))
+        return self._native.knn(arr, k, probes)
 
     def verify(self) -> None:
         """Read every file and check its checksum; raises ``CorruptIndexError``."""
         self._native.verify()
 
+    def join(
+        self,
+        other: Index | Any = None,
+        threshold: float = 1.0,
+        *,
+        min_collisions: int = 1,
+        max_bucket_rows: int | None = None,
+        out: str | os.PathLike[str] | None = None,
+        count_only: bool = False,
+        progress: bool = False,
+        overwrite: bool = False,
+        memory_budget: int | str = "1GB",
+        batch_rows: int = 65_536,
+    ) -> Join:
+        """All pairs sharing a bucket in some table and closer than ``threshold`` (strictly).
+
+        ``other``: ``None`` (a self-join: each unordered pair ``{i, j}``, ``i != j``, once),
+        another index built with the same parameters, or vectors not in an index (a 2-D
+        array, or an iterable of 2-D chunks; hashed and bucketed in memory within
+        ``memory_budget``; their ids are row numbers across the chunks).
+
+        Returns a :class:`Join`: iterate it for chunks ``(ids_a, ids_b, dist)`` (int64,
+        int64, float32 numpy arrays) while the join runs on other cores; memory is a few
+        chunks of ``batch_rows`` pairs whatever the output size. With ``out=`` the pairs are
+        written to Parquet instead (columns ``id_a``, ``id_b``, ``distance``; a file if
+        ``out`` ends in ``.parquet``, else a directory of parts), published only when
+        complete; with ``count_only=True`` they are only counted. Either way the returned
+        join has run to its end, and ``join.summary`` says what it did.
+
+        ``min_collisions``: keep a pair only when it collides in at least that many tables.
+        ``max_bucket_rows``: sample buckets with more rows than this on a side (giant
+        buckets of duplicates); ``summary["capped_buckets"]`` reports when it acted.
+        Ctrl-C stops the join promptly and leaves no output file.
+        """
+        threshold = _check_threshold(threshold)
+        options = (
+            threshold,
+            _inputs.positive_int(min_collisions, "min_collisions"),
+            None if max_bucket_rows is None else _inputs.positive_int(max_bucket_rows, "max_bucket_rows"),
+            _inputs.positive_int(batch_rows, "batch_rows"),
+        )
+        if out is not None and count_only:
+            raise ValueError("out= and count_only=True exclude each other")
+        streams = self._join_streams(other, options, bool(count_only), _parse_bytes(memory_budget))
+        join = Join(streams, progress=progress)
+        if count_only:
+            join._count()
+        elif out is not None:
+            from . import _parquet
+
+            with _parquet.ParquetSink(out, _parquet.pair_schema(), overwrite=overwrite) as sink:
+                for ids_a, ids_b, dist in join:
+                    sink.write({"id_a": ids_a, "id_b": ids_b, "distance": dist})
+        return join
+
+    def _join_streams(self, other: Any, options: tuple[float, int, int | None, int], count_only: bool, budget: int) -> Iterable[_NativeJoinStream]:
+        threshold, min_collisions, max_bucket_rows, batch_rows = options
+        if other is None or isinstance(other, Index):
+            native_other = None if other is None else other._native
+            yield self._native.join(native_other, threshold, min_collisions, max_bucket_rows, batch_rows, count_only)
+            return
+        first_id = 0
+        per_row = self.dim * 8 + self.params["num_hash_tables"] * 40  # vectors (f32 copy + input) and sort entries
+        rows_per_part = max(1, budget // per_row)
+        for chunk in _chunks(other):
+            arr = _inputs.matrix(chunk, "other", self.dim)
+            for at in range(0, arr.shape[0], rows_per_part):
+                part = arr[at : at + rows_per_part]
+                yield self._native.join_rows(part, first_id, threshold, min_collisions, max_bucket_rows, batch_rows, count_only)
+                first_id += part.shape[0]
+
+    def knn_join(
+        self,
+        other: Index | None = None,
+        k: int = 10,
+        *,
+        probes: int = 0,
+        out: str | os.PathLike[str] | None = None,
+        overwrite: bool = False,
+        progress: bool = False,
+        chunk_rows: int = 65_536,
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """For every row of this index, its ``k`` nearest rows of ``other`` (of this index
+        itself, the row excluded, when ``None``) among those sharing a bucket with it.
+
+        Returns ``(ids, dist)`` of shape ``(len(self), k)`` as :meth:`knn` does (row ``r`` of
+        them answers this index's row ``r``). With ``out=`` the answers are written to
+        Parquet in chunks instead (columns ``id``, ``neighbors``, ``distances``; published
+        when complete) and ``None`` is returned, so memory stays at one chunk. Runs chunk
+        by chunk with the GIL released; Ctrl-C stops it between chunks.
+        """
+        k = _inputs.positive_int(k, "k")
+        probes = _check_probes(probes)
+        chunk_rows = _inputs.positive_int(chunk_rows, "chunk_rows")
+        if other is not None and not isinstance(other, Index):
+            raise TypeError(f"other must be an Index or None, got {type(other).__name__}")
+        native_other = None if other is None else other._native
+        n = len(self)
+        bar = _Progress(progress, "k-NN join", " rows")
+        ids_parts: list[np.ndarray] = []
+        dist_parts: list[np.ndarray] = []
+        sink = None
+        try:
+            if out is not None:
+                from . import _parquet
+
+                sink = _parquet.ParquetSink(out, _parquet.knn_schema(k), overwrite=overwrite)
+            for start in range(0, n, chunk_rows):
+                end = min(n, start + chunk_rows)
+                ids, dist = self._native.knn_join(native_other, start, end, k, probes)
+                if sink is not None:
+                    from . import _parquet
+
+                    sink.write(
+                        {
+                            "id": self._native.external_ids(start, end),
+                            "neighbors": _parquet.fixed_lists(ids, k),
+                            "distances": _parquet.fixed_lists(dist, k),
+                        }
+                    )
+                else:
+                    ids_parts.append(ids)
+                    dist_parts.append(dist)
+                bar.update(end - start)
+            if sink is not None:
+                sink.commit()
+                return None
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
+        finally:
+            bar.close()
+        if not ids_parts:
+            return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
+        return np.concatenate(ids_parts), np.concatenate(dist_parts)
+
     def __repr__(self) -> str:
         return f"Index({self._path!r}, rows={len(self)}, dim={self.dim}, params={self.params})"
+
+
+def _check_probes(probes: Any) -> int:
+    if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or probes < 0:
+        raise ValueError(f"probes must be an integer >= 0, got {probes!r}")
+    return int(probes)
+
+
+def _check_threshold(threshold: Any) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
+        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
+    t = float(threshold)
+    if not t >= 0:
+        raise ValueError(f"threshold must be a number >= 0, got {threshold!r}")
+    return t
+
+
+class Join:
+    """A similarity join of an index (see :meth:`Index.join`): iterate it for chunks
+    ``(ids_a, ids_b, dist)``; ``summary`` is filled in when it has ended."""
+
+    def __init__(self, streams: Iterable[_NativeJoinStream], *, progress: bool = False) -> None:
+        self._streams = iter(streams)
+        self._current: _NativeJoinStream | None = None
+        self._bar = _Progress(progress, "joining", " pairs")
+        self._parts: list[dict[str, Any]] = []
+        self.summary: dict[str, Any] | None = None
+
+    def __iter__(self) -> Join:
+        return self
+
+    def __next__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        try:
+            while True:
+                if self._current is None:
+                    nxt = next(self._streams, None)
+                    if nxt is None:
+                        self._finish()
+                        raise StopIteration
+                    self._current = nxt
+                chunk = next(self._current, None)
+                if chunk is not None:
+                    self._bar.update(len(chunk[0]))
+                    return chunk
+                self._parts.append(self._current.summary() or {})
+                self._current = None
+        except BaseException:
+            self.stop()
+            raise
+
+    def _count(self) -> None:
+        for _ in self:
+            pass
+
+    def stop(self) -> None:
+        """Stop the join (what was not yet taken is dropped)."""
+        if self._current is not None:
+            self._current.stop()
+            self._parts.append(self._current.summary() or {})
+            self._current = None
+        self._finish()
+
+    def _finish(self) -> None:
+        if self.summary is not None:
+            return
+        self._bar.close()
+        parts = self._parts or [{}]
+        total = {key: sum(p.get(key, 0) for p in parts) for key in ("shared_buckets", "candidate_pairs", "capped_buckets", "pairs", "seconds")}
+        total["max_bucket_rows"] = max(p.get("max_bucket_rows", 0) for p in parts)
+        # Percentiles of several parts: the largest of each (an upper bound).
+        total["bucket_rows_p50_p90_p99_p999"] = [max(p.get("bucket_rows_p50_p90_p99_p999", [0] * 4)[i] for p in parts) for i in range(4)]
+        total["stopped"] = any(p.get("stopped", False) for p in parts)
+        total["parts"] = len(self._parts)
+        self.summary = total
+        if total["capped_buckets"]:
+            logging.getLogger("fast_lsh_ann").warning(
+                "join sampled %s bucket(s) larger than max_bucket_rows (largest %s rows); pairs in them are a sample",
+                f"{total['capped_buckets']:,}",
+                f"{total['max_bucket_rows']:,}",
+            )
 
 
 class _Progress:
     """A tqdm bar when asked for and tqdm is installed; a plain stderr line otherwise."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, desc: str = "building index", unit: str = " rows") -> None:
         self._bar: Any = None
         self._rows = 0
         self._enabled = enabled
+        self._desc, self._unit = desc, unit
         if enabled:
             try:
                 from tqdm import tqdm
 
-                self._bar = tqdm(unit=" rows", desc="building index")
+                self._bar = tqdm(unit=unit, desc=desc)
             except ImportError:
                 self._bar = None
 
@@ -186,7 +405,7 @@ class _Progress:
         if self._bar is not None:
             self._bar.update(n)
         elif self._enabled:
-            print(f"\rbuilding index: {self._rows:,} rows", end="", file=sys.stderr, flush=True)
+            print(f"\r{self._desc}: {self._rows:,}{self._unit}", end="", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:

@@ -1,6 +1,6 @@
 """Type stubs of the Rust extension (kept true by ``mypy.stubtest`` in CI)."""
 
-from typing import final
+from typing import Any, final
 
 import os
 
@@ -79,3 +79,35 @@ class Index:
     def params(self) -> tuple[int, float, int, int, int]: ...
     def knn(self, queries: _Matrix, k: int, probes: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
     def verify(self) -> None: ...
+    def external_ids(self, start: int, end: int) -> npt.NDArray[np.int64]: ...
+    def knn_join(
+        self, other: Index | None, start: int, end: int, k: int, probes: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    def join(
+        self,
+        other: Index | None,
+        threshold: float,
+        min_collisions: int,
+        max_bucket_rows: int | None,
+        batch_rows: int,
+        count_only: bool,
+    ) -> JoinStream: ...
+    def join_rows(
+        self,
+        vectors: _Matrix,
+        first_id: int,
+        threshold: float,
+        min_collisions: int,
+        max_bucket_rows: int | None,
+        batch_rows: int,
+        count_only: bool,
+    ) -> JoinStream: ...
+
+@final
+class JoinStream:
+    """A join running in the background; iterating yields chunks of pairs."""
+
+    def __iter__(self) -> JoinStream: ...
+    def __next__(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    def stop(self) -> None: ...
+    def summary(self) -> dict[str, Any] | None: ...

@@ -5,6 +5,7 @@ use crate::distance::quick_sqdist_f32;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::BrpHasher;
 use crate::knn::{Candidate, best_k};
+use crate::merge::JoinSide;
 use crate::probe::perturbations;
 use crate::rows::{Element, Rows};
 use crate::table::{self, TableView};
@@ -125,7 +126,11 @@ impl Index {
             if directory.width() != 2 || directory.count() > rows as u64 {
                 return Err(corrupt_err(
                     &path.join(&dir_name),
-                    format!("holds {} x {} records", directory.count(), directory.width()),
+                    format!(
+                        "holds {} x {} records",
+                        directory.count(),
+                        directory.width()
+                    ),
                 ));
             }
             directory.values::<u64>()?;
@@ -194,7 +199,8 @@ impl Index {
         )
     }
 
-    fn external_id(&self, row: usize) -> i64 {
+    /// The external id of `row` (its row number when the index has no ids).
+    pub fn external_id(&self, row: usize) -> i64 {
         match &self.ids {
             Some(ids) => ids.values::<i64>().expect("checked at open")[row],
             None => row as i64,
@@ -232,9 +238,74 @@ impl Index {
             }
             .into());
         }
+        self.knn_many(queries, k, probes, None)
+    }
+
+    /// For rows `rows` of this index, their `k` nearest rows in `other` (in this index
+    /// itself, the row excluded, when `None`) among those sharing a bucket with them, as
+    /// [`knn`](Self::knn) answers (ids are `other`'s). Call it range by range to stream
+    /// the answers of all rows.
+    pub fn knn_join(
+        &self,
+        other: Option<&Index>,
+        rows: std::ops::Range<usize>,
+        k: usize,
+        probes: usize,
+    ) -> Result<IndexKnn> {
+        if k == 0 {
+            return Err(Error::invalid(
+                "k",
+                "the number of nearest neighbours cannot be less than 1",
+            ));
+        }
+        if rows.start > rows.end || rows.end > self.rows {
+            return Err(Error::invalid(
+                "rows",
+                format!("{rows:?} is not within the index's {} rows", self.rows),
+            ));
+        }
+        let dim = self.params.dim;
+        let queries = Rows::new(&self.vectors()[rows.start * dim..rows.end * dim], dim)?;
+        match other {
+            Some(o) => {
+                self.check_compatible(o)?;
+                o.knn_many(queries, k, probes, None)
+            }
+            None => self.knn_many(queries, k, probes, Some(rows.start)),
+        }
+    }
+
+    /// Check that `other` can be joined with this index: same parameters and projections.
+    pub(crate) fn check_compatible(&self, other: &Index) -> Result<()> {
+        if self.params != other.params || self.hasher.unit_vectors() != other.hasher.unit_vectors()
+        {
+            return Err(Error::invalid(
+                "other",
+                format!(
+                    "was built with other parameters or projections ({:?}, this index {:?}); \
+                     joins need both built alike",
+                    other.params, self.params
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// k-NN of every query; with `first_row`, query `q` is row `first_row + q` of this
+    /// index and does not count as its own neighbour.
+    fn knn_many<T: Element>(
+        &self,
+        queries: Rows<'_, T>,
+        k: usize,
+        probes: usize,
+        first_row: Option<usize>,
+    ) -> Result<IndexKnn> {
         let per_query: Vec<Vec<Candidate>> = (0..queries.len())
             .into_par_iter()
-            .map(|q| self.knn_one(queries.row(q), k, probes))
+            .map(|q| {
+                let exclude = first_row.map(|f| (f + q) as u32);
+                self.knn_one(queries.row(q), k, probes, exclude)
+            })
             .collect::<Result<_>>()?;
         let mut out = IndexKnn {
             ids: vec![-1; queries.len() * k],
@@ -249,7 +320,13 @@ impl Index {
         Ok(out)
     }
 
-    fn knn_one<T: Element>(&self, query: &[T], k: usize, probes: usize) -> Result<Vec<Candidate>> {
+    fn knn_one<T: Element>(
+        &self,
+        query: &[T],
+        k: usize,
+        probes: usize,
+        exclude: Option<u32>,
+    ) -> Result<Vec<Candidate>> {
         let per_table = self.params.projections_per_table;
         let scaled = self.hasher.scaled_projections(query);
         let home: Vec<i64> = scaled.iter().map(|x| x.floor() as i64).collect();
@@ -273,6 +350,9 @@ impl Index {
         }
         rows.sort_unstable();
         rows.dedup();
+        if let Some(me) = exclude {
+            rows.retain(|&r| r != me);
+        }
         let vectors = self.vectors();
         let dim = self.params.dim;
         let query32: Vec<f32> = query.iter().map(|v| v.to_f64() as f32).collect();
@@ -287,6 +367,22 @@ impl Index {
             })
             .collect();
         Ok(best_k(measured, k))
+    }
+
+    /// This index as a side of a [`merge::join`](crate::merge::join).
+    pub fn side(&self) -> JoinSide<'_> {
+        JoinSide {
+            vectors: Rows::new(self.vectors(), self.params.dim).expect("checked at open"),
+            signatures: self.signatures.values::<u64>().expect("checked at open"),
+            tables: (0..self.params.num_hash_tables)
+                .map(|t| self.table(t))
+                .collect(),
+        }
+    }
+
+    /// The hasher of the index's stored projections.
+    pub fn hasher(&self) -> &BrpHasher {
+        &self.hasher
     }
 
     /// Each row's bucket key in every table (the signatures segment).

@@ -57,10 +57,34 @@ pub enum Plan {
 /// A shared bucket of one table: (table, left rows, right rows).
 type Group<'g> = (usize, &'g [u32], &'g [u32]);
 
+/// The vectors a join's pairs come from. In a self-join (`symmetric`) `a` and `b` are the
+/// same rows, a group's two row lists are the same bucket, and only the pairs at positions
+/// `x < y` of it count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pairing<'a, T> {
+    pub(crate) a: Rows<'a, T>,
+    pub(crate) b: Rows<'a, T>,
+    pub(crate) symmetric: bool,
+}
+
+impl<T> Pairing<'_, T> {
+    /// Candidate pairs between `na` left and `nb` right rows (unordered pairs in a self-join).
+    pub(crate) fn pair_count(&self, na: usize, nb: usize) -> f64 {
+        let (na, nb) = (na as f64, nb as f64);
+        if self.symmetric {
+            na * (na - 1.0) / 2.0
+        } else {
+            na * nb
+        }
+    }
+}
+
+/// Pairs found in one block of a group: (left row, right row, Spark's distance).
+pub(crate) type Found = Vec<(u32, u32, f64)>;
+
 /// The two sides of a join, hashed and grouped.
 struct Sides<'a, T> {
-    a: Rows<'a, T>,
-    b: Rows<'a, T>,
+    pairing: Pairing<'a, T>,
     a_buckets: Buckets,
     b_buckets: Option<Buckets>,
     tables: usize,
@@ -75,16 +99,15 @@ impl<'a, T: Element> Sides<'a, T> {
             None => None,
         };
         Ok(Sides {
-            a,
-            b: b.unwrap_or(a),
+            pairing: Pairing {
+                a,
+                b: b.unwrap_or(a),
+                symmetric: b.is_none(),
+            },
             a_buckets,
             b_buckets,
             tables,
         })
-    }
-
-    fn is_self(&self) -> bool {
-        self.b_buckets.is_none()
     }
 
     fn b_buckets(&self) -> &Buckets {
@@ -111,22 +134,14 @@ impl<'a, T: Element> Sides<'a, T> {
             .collect()
     }
 
-    /// Candidate pairs between `na` left and `nb` right rows (unordered pairs in a self-join).
-    fn pair_count(&self, na: usize, nb: usize) -> f64 {
-        let (na, nb) = (na as f64, nb as f64);
-        if self.is_self() {
-            na * (na - 1.0) / 2.0
-        } else {
-            na * nb
-        }
-    }
-
     fn plan(&self, groups: &[Group<'_>]) -> Plan {
         let bucket_pairs: f64 = groups
             .iter()
-            .map(|(_, ra, rb)| self.pair_count(ra.len(), rb.len()))
+            .map(|(_, ra, rb)| self.pairing.pair_count(ra.len(), rb.len()))
             .sum();
-        let all = self.pair_count(self.a.len(), self.b.len());
+        let all = self
+            .pairing
+            .pair_count(self.pairing.a.len(), self.pairing.b.len());
         if bucket_pairs >= ALL_PAIRS_RATIO * all {
             Plan::AllPairs
         } else {
@@ -211,7 +226,7 @@ pub fn similarity_join_cms<T: Element>(
     let groups = sides.groups();
     groups.par_iter().for_each(|&(_, ra, rb)| {
         for (x, &i) in ra.iter().enumerate() {
-            let start = if sides.is_self() { x + 1 } else { 0 };
+            let start = if sides.pairing.symmetric { x + 1 } else { 0 };
             for &j in &rb[start..] {
                 sketch.add(i, j);
             }
@@ -275,19 +290,24 @@ fn run<T: Element>(
     let groups = match plan {
         Plan::Buckets => groups,
         Plan::AllPairs => {
-            all_a = (0..sides.a.len() as u32).collect();
-            all_b = (0..sides.b.len() as u32).collect();
+            all_a = (0..sides.pairing.a.len() as u32).collect();
+            all_b = (0..sides.pairing.b.len() as u32).collect();
             all_pairs = [(sides.tables, &all_a, &all_b)];
             &all_pairs[..]
         }
     };
-    let mut found: Vec<(u32, u32, f64)> = groups
-        .par_iter()
-        .flat_map_iter(|(t, ra, rb)| {
-            let accept = |i: u32, j: u32| sides.counts_in(i, j, *t) && keep(i, j);
-            join_group(sides, ra, rb, threshold, &accept)
-        })
-        .collect();
+    let found = std::sync::Mutex::new(Found::new());
+    let emit = |block: &mut Found| {
+        found
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(block)
+    };
+    groups.par_iter().for_each(|(t, ra, rb)| {
+        let accept = |i: u32, j: u32| sides.counts_in(i, j, *t) && keep(i, j);
+        join_group(sides.pairing, ra, rb, threshold, &accept, &emit)
+    });
+    let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
     found.par_sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
     let mut out = JoinPairs::default();
     for (i, j, d) in found {
@@ -299,29 +319,31 @@ fn run<T: Element>(
 }
 
 /// Close pairs between rows `ra` of the left side and `rb` of the right (in a self-join
-/// `ra == rb` and only pairs at positions `x < y` count) that `accept` admits.
-fn join_group<T: Element>(
-    sides: &Sides<'_, T>,
+/// `ra == rb` and only pairs at positions `x < y` count) that `accept` admits. Found pairs
+/// go to `emit` block by block, so a giant group never holds its whole output.
+pub(crate) fn join_group<T: Element>(
+    pairing: Pairing<'_, T>,
     ra: &[u32],
     rb: &[u32],
     threshold: f64,
     accept: &(dyn Fn(u32, u32) -> bool + Sync),
-) -> Vec<(u32, u32, f64)> {
-    let symmetric = sides.is_self();
+    emit: &(dyn Fn(&mut Found) + Sync),
+) {
+    let symmetric = pairing.symmetric;
     let limit = threshold * threshold * (1.0 + 8.0 * f64::EPSILON);
-    let shrink = 1.0 - quick_rel_error(sides.a.dim());
+    let shrink = 1.0 - quick_rel_error(pairing.a.dim());
     // The full check of one candidate: collision rule and sketch, a fast f64 distance
     // within its error bound, then Spark's exact distance.
     let check = |i: u32, j: u32| -> Option<(u32, u32, f64)> {
-        let (row_i, row_j) = (sides.a.row(i as usize), sides.b.row(j as usize));
+        let (row_i, row_j) = (pairing.a.row(i as usize), pairing.b.row(j as usize));
         if !(accept(i, j) && quick_sqdist(row_i, row_j) * shrink <= limit) {
             return None;
         }
         let d = spark_sqdist(row_i, row_j).sqrt();
         (d < threshold).then_some((i, j, d))
     };
-    if sides.pair_count(ra.len(), rb.len()) < SMALL_GROUP as f64 {
-        return ra
+    if pairing.pair_count(ra.len(), rb.len()) < SMALL_GROUP as f64 {
+        let mut found: Found = ra
             .iter()
             .enumerate()
             .flat_map(|(x, &i)| {
@@ -330,21 +352,25 @@ fn join_group<T: Element>(
                     .filter_map(move |&j| check(i, j))
             })
             .collect();
+        if !found.is_empty() {
+            emit(&mut found);
+        }
+        return;
     }
-    let dims = screen_dims(sides, ra, rb, limit);
+    let dims = screen_dims(pairing, ra, rb, limit);
     let mut cols = PackedCols::default();
-    cols.fill(sides.b, rb.iter().map(|&r| r as usize), dims);
+    cols.fill(pairing.b, rb.iter().map(|&r| r as usize), dims);
     let panels = cols.panels();
     ra.par_chunks(ROW_BLOCK)
         .enumerate()
-        .flat_map_iter(|(block, chunk)| {
+        .for_each(|(block, chunk)| {
             let mut rows = PackedRows::default();
-            rows.fill(sides.a, chunk.iter().map(|&r| r as usize), dims);
+            rows.fill(pairing.a, chunk.iter().map(|&r| r as usize), dims);
             let first = block * ROW_BLOCK;
             // In a self-join, columns before this block's first row are other blocks' work.
             let first_panel = if symmetric { first / T::PANEL } else { 0 };
             let mut tile = Tile::default();
-            let mut found = Vec::new();
+            let mut found = Found::new();
             for start in (first_panel..panels).step_by(PANELS_PER_TILE) {
                 let range = start..(start + PANELS_PER_TILE).min(panels);
                 tile.for_each_within(&rows, &cols, range, limit, |x, y, _| {
@@ -354,9 +380,10 @@ fn join_group<T: Element>(
                     limit
                 });
             }
-            found
-        })
-        .collect()
+            if !found.is_empty() {
+                emit(&mut found);
+            }
+        });
 }
 
 /// Pairs sampled to choose the screening prefix.
@@ -369,10 +396,10 @@ const SCREEN_SAMPLE: usize = 256;
 /// check. On a sample of the group's pairs this estimates, for prefixes of 16, 32, 64, ...
 /// dimensions, the kernel's cost (one FMA per dimension, plus a fixed cost per pair) plus
 /// the full check's cost for the share of pairs that pass, and picks the cheapest.
-fn screen_dims<T: Element>(sides: &Sides<'_, T>, ra: &[u32], rb: &[u32], limit: f64) -> usize {
+fn screen_dims<T: Element>(pairing: Pairing<'_, T>, ra: &[u32], rb: &[u32], limit: f64) -> usize {
     const PAIR_COST: f64 = 16.0;
     const FULL_CHECK_COST_PER_DIM: f64 = 8.0;
-    let dim = sides.a.dim();
+    let dim = pairing.a.dim();
     let mut prefixes: Vec<usize> = std::iter::successors(Some(16usize), |p| Some(p * 2))
         .take_while(|&p| p < dim)
         .collect();
@@ -380,7 +407,7 @@ fn screen_dims<T: Element>(sides: &Sides<'_, T>, ra: &[u32], rb: &[u32], limit: 
     let mut passed = vec![0usize; prefixes.len()];
     for s in 0..SCREEN_SAMPLE {
         let (i, j) = (ra[s * 7919 % ra.len()], rb[(s * 104_729 + 13) % rb.len()]);
-        let (x, y) = (sides.a.row(i as usize), sides.b.row(j as usize));
+        let (x, y) = (pairing.a.row(i as usize), pairing.b.row(j as usize));
         let mut partial = 0.0f64;
         let mut from = 0;
         for (p, &to) in prefixes.iter().enumerate() {

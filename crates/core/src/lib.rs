@@ -18,7 +18,7 @@
 //! distance kernel), [`bucket`] (rows grouped by bucket), [`knn`], [`join`], [`error`];
 //! the on-disk index: [`sort`] (external sort), [`table`] (a hash table's bucket directory and rows),
 //! [`writer`] (building), [`index`] (opened
-//! for queries), [`probe`] (multi-probe).
+//! for queries), [`probe`] (multi-probe), [`merge`] (joins of indexes by merging their tables).
 #![deny(missing_docs)]
 
 pub mod bucket;
@@ -29,11 +29,13 @@ pub mod hash;
 pub mod index;
 pub mod join;
 pub mod knn;
+pub mod merge;
 pub mod params;
 pub mod probe;
 pub mod rng;
 pub mod rows;
 pub mod sort;
+pub mod stream;
 pub mod table;
 pub mod tile;
 pub mod writer;

@@ -52,14 +52,17 @@ impl<'a> TableView<'a> {
         if start > end || end > self.rows.len() as u64 {
             return Err(corrupt_err(
                 self.path,
-                format!("bucket {i} spans rows {start}..{end} of {}", self.rows.len()),
+                format!(
+                    "bucket {i} spans rows {start}..{end} of {}",
+                    self.rows.len()
+                ),
             ));
         }
         Ok(&self.rows[start as usize..end as usize])
     }
 
-    /// The rows in bucket `key` (empty if there is none).
-    pub fn lookup(&self, key: u64) -> Result<&'a [u32]> {
+    /// The position of the first bucket whose key is `>= key` (binary search).
+    pub fn lower_bound(&self, key: u64) -> usize {
         let (mut lo, mut hi) = (0, self.buckets());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
@@ -69,8 +72,14 @@ impl<'a> TableView<'a> {
                 hi = mid
             }
         }
-        if lo < self.buckets() && self.key(lo) == key {
-            self.members(lo)
+        lo
+    }
+
+    /// The rows in bucket `key` (empty if there is none).
+    pub fn lookup(&self, key: u64) -> Result<&'a [u32]> {
+        let at = self.lower_bound(key);
+        if at < self.buckets() && self.key(at) == key {
+            self.members(at)
         } else {
             Ok(&[])
         }

@@ -67,6 +67,16 @@ impl IndexParams {
         hasher.digest()
     }
 
+    /// Every row's bucket key in each table, row-major `rows x L`, from the rows' `L x k`
+    /// hash values each.
+    pub fn signatures(&self, hashes: &[i64]) -> Vec<u64> {
+        let per_row = self.num_hash_tables * self.projections_per_table;
+        hashes
+            .chunks_exact(per_row.max(1))
+            .flat_map(|h| (0..self.num_hash_tables).map(move |t| self.bucket_key(h, t)))
+            .collect()
+    }
+
     /// Write these parameters into a manifest.
     pub(crate) fn to_manifest(self, m: &mut Manifest) {
         m.set("kind", "fast_lsh_ann index");
@@ -134,6 +144,23 @@ pub(crate) mod names {
     pub const IDS: &str = "ids.seg";
 }
 
+/// Overwriting replaces an index or an empty directory, never a file or other data.
+fn refuse_non_index(path: &Path) -> Result<()> {
+    let replaceable = !path.exists()
+        || path.join(MANIFEST).exists()
+        || std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+    if replaceable {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "path",
+        format!(
+            "{} exists and is not an index; refusing to replace it",
+            path.display()
+        ),
+    ))
+}
+
 /// Builds one index directory; call [`finish`](Self::finish) to publish it. Dropping an
 /// unfinished writer removes its staging directory.
 pub struct IndexWriter {
@@ -175,6 +202,7 @@ impl IndexWriter {
             }
             .into());
         }
+        refuse_non_index(path)?;
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
@@ -274,13 +302,10 @@ impl IndexWriter {
         };
         vectors.write_values(&narrow)?;
         let tables = self.params.num_hash_tables;
-        let per_row = tables * self.params.projections_per_table;
-        let mut keys = Vec::with_capacity(rows.len() * tables);
-        for (r, h) in hashes.chunks_exact(per_row).enumerate() {
-            for t in 0..tables {
-                let key = self.params.bucket_key(h, t);
-                keys.push(key);
-                self.sorters[t].push((key, self.rows + r as u64))?;
+        let keys = self.params.signatures(&hashes);
+        for (r, row_keys) in keys.chunks_exact(tables).enumerate() {
+            for (sorter, &key) in self.sorters.iter_mut().zip(row_keys) {
+                sorter.push((key, self.rows + r as u64))?;
             }
         }
         signatures.write_values(&keys)?;
@@ -336,17 +361,7 @@ impl IndexWriter {
             .unwrap_or_else(|| PathBuf::from("."));
         let old = parent.join(format!("{}old", staging_prefix(&self.target)));
         if self.target.exists() {
-            if !self.target.join(MANIFEST).exists()
-                && std::fs::read_dir(&self.target).is_ok_and(|mut d| d.next().is_some())
-            {
-                return Err(Error::invalid(
-                    "path",
-                    format!(
-                        "{} exists and is not an index; refusing to replace it",
-                        self.target.display()
-                    ),
-                ));
-            }
+            refuse_non_index(&self.target)?;
             std::fs::rename(&self.target, &old).map_err(|e| Error::io(&self.target, e))?;
         }
         std::fs::rename(&self.staging, &self.target).map_err(|e| Error::io(&self.target, e))?;

@@ -19,7 +19,13 @@ fn read_npy_f32(path: &std::path::Path) -> (Vec<f32>, usize) {
     let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
     assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"));
     let shape = header.split("'shape': (").nth(1).unwrap();
-    let dim: usize = shape.split(&[',', ')'][..]).nth(1).unwrap().trim().parse().unwrap();
+    let dim: usize = shape
+        .split(&[',', ')'][..])
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let values = bytes[10 + header_len..]
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
@@ -27,6 +33,8 @@ fn read_npy_f32(path: &std::path::Path) -> (Vec<f32>, usize) {
     (values, dim)
 }
 
+// `t` indexes both the tables and every row's keys.
+#[allow(clippy::needless_range_loop)]
 fn check(name: &str, want_ids: impl Fn(usize) -> i64) {
     let (data, dim) = read_npy_f32(&data_dir().join("golden-vectors.npy"));
     let index = Index::open(&data_dir().join(name)).unwrap();
@@ -38,11 +46,17 @@ fn check(name: &str, want_ids: impl Fn(usize) -> i64) {
 
     // Keys recomputed from the vectors with a fresh hasher equal the stored signatures.
     let hasher = BrpHasher::new(params.hasher_params().unwrap());
-    let hashes = hasher.hash(Rows::new(&data, dim).unwrap(), "golden").unwrap();
+    let hashes = hasher
+        .hash(Rows::new(&data, dim).unwrap(), "golden")
+        .unwrap();
     let per_row = params.num_hash_tables * params.projections_per_table;
     let keys: Vec<Vec<u64>> = hashes
         .chunks_exact(per_row)
-        .map(|h| (0..params.num_hash_tables).map(|t| params.bucket_key(h, t)).collect())
+        .map(|h| {
+            (0..params.num_hash_tables)
+                .map(|t| params.bucket_key(h, t))
+                .collect()
+        })
         .collect();
     for (row, want) in keys.iter().enumerate() {
         assert_eq!(index.signature(row), &want[..], "row {row}");

@@ -114,11 +114,17 @@ impl Manifest {
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST);
         let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        let seg = Segment::open(&path, bytes, Kind::Manifest)?;
+        Self::from_bytes(&path, bytes)
+    }
+
+    /// Parse and check the bytes of a MANIFEST file (`path` names it in errors). Any bytes
+    /// give a manifest or an error, never a panic (the fuzz target checks this).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        let seg = Segment::open(path, bytes, Kind::Manifest)?;
         seg.verify()?;
         let text =
-            std::str::from_utf8(seg.body()).map_err(|_| Error::corrupt(&path, "not UTF-8"))?;
-        Self::decode(&path, text)
+            std::str::from_utf8(seg.body()).map_err(|_| Error::corrupt(path, "not UTF-8"))?;
+        Self::decode(path, text)
     }
 
     /// Is `name` a temporary file a crashed manifest write may have left?

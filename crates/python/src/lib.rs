@@ -8,9 +8,11 @@
 mod error;
 
 use error::to_py;
-use fast_lsh_ann_core::index::Index as CoreIndex;
+use fast_lsh_ann_core::index::{Index as CoreIndex, IndexKnn};
 use fast_lsh_ann_core::join::{JoinPairs, Plan, similarity_join, similarity_join_cms};
 use fast_lsh_ann_core::knn::batch_knn;
+use fast_lsh_ann_core::merge::{JoinOptions, JoinSummary, MemoryTables};
+use fast_lsh_ann_core::stream::{Next, Other, PairStream};
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter as CoreWriter};
 use fast_lsh_ann_core::{BrpHasher, BrpParams, Element, Rows};
 use numpy::{
@@ -19,6 +21,10 @@ use numpy::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// A C-contiguous float32 or float64 matrix borrowed from numpy.
 #[derive(FromPyObject)]
@@ -331,7 +337,7 @@ type IndexKnnArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray2<f32>>
 /// An opened index directory (see `fast_lsh_ann.Index`).
 #[pyclass(module = "fast_lsh_ann._native", frozen)]
 struct Index {
-    inner: CoreIndex,
+    inner: Arc<CoreIndex>,
 }
 
 #[pymethods]
@@ -340,7 +346,7 @@ impl Index {
     #[staticmethod]
     fn open(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
         Ok(Index {
-            inner: py.detach(|| CoreIndex::open(&path)).map_err(to_py)?,
+            inner: Arc::new(py.detach(|| CoreIndex::open(&path)).map_err(to_py)?),
         })
     }
 
@@ -370,17 +376,238 @@ impl Index {
     ) -> PyResult<IndexKnnArrays<'py>> {
         let found =
             with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes)).map_err(to_py)?;
-        let q = found.ids.len() / k;
-        Ok((
-            found.ids.into_pyarray(py).reshape([q, k])?,
-            found.distances.into_pyarray(py).reshape([q, k])?,
-        ))
+        knn_arrays(py, found, k)
     }
 
     /// Check every segment's checksum.
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| self.inner.verify()).map_err(to_py)
     }
+
+    /// External ids of rows `start..end` (row numbers when the index has none).
+    fn external_ids<'py>(
+        &self,
+        py: Python<'py>,
+        start: usize,
+        end: usize,
+    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
+        if start > end || end > self.inner.len() {
+            return Err(PyValueError::new_err(format!(
+                "rows {start}..{end} are not within the index's {} rows",
+                self.inner.len()
+            )));
+        }
+        let ids: Vec<i64> = (start..end).map(|r| self.inner.external_id(r)).collect();
+        Ok(ids.into_pyarray(py))
+    }
+
+    /// k-NN of rows `start..end` of this index in `other` (itself, the row excluded, when
+    /// None): (ids int64 (n, k), distances float32 (n, k)).
+    #[pyo3(signature = (other, start, end, k, probes))]
+    fn knn_join<'py>(
+        &self,
+        py: Python<'py>,
+        other: Option<PyRef<'py, Index>>,
+        start: usize,
+        end: usize,
+        k: usize,
+        probes: usize,
+    ) -> PyResult<IndexKnnArrays<'py>> {
+        let other = other.map(|o| Arc::clone(&o.inner));
+        let found = py
+            .detach(|| self.inner.knn_join(other.as_deref(), start..end, k, probes))
+            .map_err(to_py)?;
+        knn_arrays(py, found, k)
+    }
+
+    /// Start a join with `other` (an Index, or None for a self-join) on a background
+    /// thread; pairs arrive from the returned stream.
+    #[pyo3(signature = (other, threshold, min_collisions, max_bucket_rows, batch_rows, count_only))]
+    fn join(
+        &self,
+        py: Python<'_>,
+        other: Option<PyRef<'_, Index>>,
+        threshold: f64,
+        min_collisions: usize,
+        max_bucket_rows: Option<usize>,
+        batch_rows: usize,
+        count_only: bool,
+    ) -> PyResult<JoinStream> {
+        let other = match other {
+            Some(o) => Other::Index(Arc::clone(&o.inner)),
+            None => Other::Itself,
+        };
+        let options = JoinOptions {
+            threshold,
+            min_collisions,
+            max_bucket_rows,
+        };
+        self.start(py, other, options, batch_rows, count_only)
+    }
+
+    /// Start a join with the rows of `vectors` (hashed and bucketed in memory, ids
+    /// `first_id + row`), like `join`.
+    #[pyo3(signature = (vectors, first_id, threshold, min_collisions, max_bucket_rows, batch_rows, count_only))]
+    #[allow(clippy::too_many_arguments)] // the Python wrapper passes the options through
+    fn join_rows(
+        &self,
+        py: Python<'_>,
+        vectors: Matrix<'_>,
+        first_id: i64,
+        threshold: f64,
+        min_collisions: usize,
+        max_bucket_rows: Option<usize>,
+        batch_rows: usize,
+        count_only: bool,
+    ) -> PyResult<JoinStream> {
+        let index = &self.inner;
+        let memory = with_rows!(py, &[&vectors], |r| {
+            index.hasher().hash(r[0], "vectors").map(|h| {
+                MemoryTables::new(
+                    index.params(),
+                    Element::as_f32(r[0].as_slice()).into_owned(),
+                    &h,
+                )
+            })
+        })
+        .map_err(to_py)?;
+        let options = JoinOptions {
+            threshold,
+            min_collisions,
+            max_bucket_rows,
+        };
+        self.start(
+            py,
+            Other::Memory(Arc::new(memory), first_id),
+            options,
+            batch_rows,
+            count_only,
+        )
+    }
+}
+
+impl Index {
+    fn start(
+        &self,
+        py: Python<'_>,
+        other: Other,
+        options: JoinOptions,
+        batch_rows: usize,
+        count_only: bool,
+    ) -> PyResult<JoinStream> {
+        let index = Arc::clone(&self.inner);
+        let stream = py
+            .detach(|| PairStream::start(index, other, options, batch_rows, count_only))
+            .map_err(to_py)?;
+        Ok(JoinStream {
+            stream,
+            summary: Mutex::new(None),
+            ended: AtomicBool::new(false),
+        })
+    }
+}
+
+fn knn_arrays(py: Python<'_>, found: IndexKnn, k: usize) -> PyResult<IndexKnnArrays<'_>> {
+    let q = found.ids.len() / k;
+    Ok((
+        found.ids.into_pyarray(py).reshape([q, k])?,
+        found.distances.into_pyarray(py).reshape([q, k])?,
+    ))
+}
+
+/// A chunk of join output: (ids of the index's rows, ids of the other side's, distances).
+type PairArrays<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+/// A join running in the background (see `fast_lsh_ann.Index.join`). Iterating yields
+/// chunks of pairs; Ctrl-C stops the join and raises `KeyboardInterrupt` within ~0.1 s.
+#[pyclass(module = "fast_lsh_ann._native", frozen)]
+struct JoinStream {
+    stream: PairStream,
+    summary: Mutex<Option<JoinSummary>>,
+    /// Set once the join's end was collected (its summary or its error).
+    ended: AtomicBool,
+}
+
+#[pymethods]
+impl JoinStream {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<PairArrays<'py>>> {
+        loop {
+            if self.ended.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let step = py.detach(|| self.stream.next_batch(Duration::from_millis(100)));
+            match step {
+                Next::Batch(b) => {
+                    return Ok(Some((
+                        b.a.into_pyarray(py),
+                        b.b.into_pyarray(py),
+                        b.distances.into_pyarray(py),
+                    )));
+                }
+                Next::Pending => {
+                    if let Err(interrupt) = py.check_signals() {
+                        self.stop(py)?;
+                        return Err(interrupt);
+                    }
+                }
+                Next::Done => {
+                    self.end(py)?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Stop the join and wait for its workers (pairs not yet taken are dropped).
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        self.stream.stop();
+        self.end(py)
+    }
+
+    /// What the join did, once it has ended: a dict (see `fast_lsh_ann.Index.join`).
+    fn summary<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(s) = lock(&self.summary).clone() else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("shared_buckets", s.shared_buckets)?;
+        d.set_item(
+            "bucket_rows_p50_p90_p99_p999",
+            s.bucket_rows_percentiles.to_vec(),
+        )?;
+        d.set_item("max_bucket_rows", s.max_bucket_rows)?;
+        d.set_item("candidate_pairs", s.candidate_pairs)?;
+        d.set_item("capped_buckets", s.capped_buckets)?;
+        d.set_item("pairs", s.pairs)?;
+        d.set_item("seconds", s.seconds)?;
+        d.set_item("stopped", s.stopped)?;
+        Ok(Some(d))
+    }
+}
+
+impl JoinStream {
+    /// Join the background thread and keep its summary (or raise its error).
+    fn end(&self, py: Python<'_>) -> PyResult<()> {
+        if self.ended.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let summary = py.detach(|| self.stream.finish()).map_err(to_py)?;
+        *lock(&self.summary) = Some(summary);
+        Ok(())
+    }
+}
+
+/// Lock a mutex, recovering it if a panic poisoned it (the data is a summary, never torn).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The extension module.
@@ -389,6 +616,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Hasher>()?;
     m.add_class::<IndexWriter>()?;
     m.add_class::<Index>()?;
+    m.add_class::<JoinStream>()?;
     m.add("LshError", m.py().get_type::<error::LshError>())?;
     m.add(
         "CorruptIndexError",

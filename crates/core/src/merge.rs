@@ -1,0 +1,346 @@
+//! Similarity joins of bucket tables by merge, for indexes on disk: per hash table, walk
+//! both sides' bucket directories in key order; every key both hold is a group of candidate
+//! pairs, measured with the join's block kernel ([`crate::join`]).
+//!
+//! A pair is reported only in the first table where it collides (both rows' signatures
+//! tell), so there is no global de-duplication state and memory does not grow with the
+//! output: found pairs leave block by block through a callback. Work is split into key
+//! ranges of the left directory, run in parallel.
+
+use crate::error::{Error, Result};
+use crate::join::{Found, Pairing, join_group};
+use crate::rows::Rows;
+use crate::table::TableView;
+use crate::writer::IndexParams;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// One side of a join: its vectors, every row's bucket keys and its tables.
+#[derive(Debug, Clone)]
+pub struct JoinSide<'a> {
+    /// The vectors (`f32`, as an index stores them).
+    pub vectors: Rows<'a, f32>,
+    /// Row-major `rows x L` bucket keys.
+    pub signatures: &'a [u64],
+    /// The `L` tables.
+    pub tables: Vec<TableView<'a>>,
+}
+
+impl JoinSide<'_> {
+    fn signature(&self, row: u32) -> &[u64] {
+        let l = self.tables.len();
+        &self.signatures[row as usize * l..(row as usize + 1) * l]
+    }
+}
+
+/// A side built in memory from rows that are not in an index (hashed with the index's
+/// projections, each table sorted in memory).
+#[derive(Debug, Clone)]
+pub struct MemoryTables {
+    vectors: Vec<f32>,
+    dim: usize,
+    signatures: Vec<u64>,
+    directories: Vec<Vec<u64>>,
+    rows: Vec<Vec<u32>>,
+}
+
+impl MemoryTables {
+    /// Bucket `vectors` (already `f32`) under `params` given their `L x k` hashes per row.
+    pub fn new(params: &IndexParams, vectors: Vec<f32>, hashes: &[i64]) -> Self {
+        let signatures = params.signatures(hashes);
+        let l = params.num_hash_tables;
+        let n = signatures.len() / l.max(1);
+        let (mut directories, mut rows) = (Vec::with_capacity(l), Vec::with_capacity(l));
+        for t in 0..l {
+            let mut pairs: Vec<(u64, u32)> =
+                (0..n).map(|r| (signatures[r * l + t], r as u32)).collect();
+            pairs.sort_unstable();
+            let mut directory = Vec::new();
+            for (at, &(key, _)) in pairs.iter().enumerate() {
+                if at == 0 || pairs[at - 1].0 != key {
+                    directory.extend([key, at as u64]);
+                }
+            }
+            directories.push(directory);
+            rows.push(pairs.into_iter().map(|(_, r)| r).collect());
+        }
+        MemoryTables {
+            vectors,
+            dim: params.dim,
+            signatures,
+            directories,
+            rows,
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.vectors.len() / self.dim
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.vectors.is_empty()
+    }
+
+    /// This side, for [`join`].
+    pub fn side(&self) -> Result<JoinSide<'_>> {
+        let path = std::path::Path::new("<memory>");
+        Ok(JoinSide {
+            vectors: Rows::new(&self.vectors, self.dim)?,
+            signatures: &self.signatures,
+            tables: self
+                .directories
+                .iter()
+                .zip(&self.rows)
+                .map(|(d, r)| TableView::new(d, r, path))
+                .collect(),
+        })
+    }
+}
+
+/// What a join does besides the threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JoinOptions {
+    /// Report pairs closer than this (strictly).
+    pub threshold: f64,
+    /// Report a pair only when it collides in at least this many tables (counted exactly
+    /// from the signatures; 1 reports every colliding pair).
+    pub min_collisions: usize,
+    /// Sample buckets holding more rows than this on a side down to this many rows (evenly
+    /// spaced, so the sample is deterministic); `None` measures every bucket whole.
+    pub max_bucket_rows: Option<usize>,
+}
+
+/// What a join did: for the log, and to see skew.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JoinSummary {
+    /// Buckets both sides hold (summed over tables; in a self-join, buckets of 2+ rows).
+    pub shared_buckets: u64,
+    /// Rows per shared bucket (both sides together) at the 50th, 90th, 99th and 99.9th
+    /// percentile; exact up to 4,096 rows, the upper power of two above.
+    pub bucket_rows_percentiles: [u64; 4],
+    /// The largest shared bucket's rows.
+    pub max_bucket_rows: u64,
+    /// Candidate pairs in the shared buckets (before the first-collision rule).
+    pub candidate_pairs: u64,
+    /// Buckets sampled down by `max_bucket_rows`.
+    pub capped_buckets: u64,
+    /// Pairs reported.
+    pub pairs: u64,
+    /// Wall time of the join.
+    pub seconds: f64,
+    /// True when the consumer stopped the join early.
+    pub stopped: bool,
+}
+
+/// Sizes exact below this; power-of-two bins above.
+const EXACT_SIZES: usize = 4096;
+/// Left-directory buckets per unit of parallel work.
+const UNIT_BUCKETS: usize = 4096;
+
+#[derive(Debug, Clone)]
+struct Stats {
+    sizes: Vec<u64>, // EXACT_SIZES exact bins, then 64 log bins
+    max: u64,
+    groups: u64,
+    candidates: u64,
+    capped: u64,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Stats {
+            sizes: vec![0; EXACT_SIZES + 64],
+            max: 0,
+            groups: 0,
+            candidates: 0,
+            capped: 0,
+        }
+    }
+
+    fn add(&mut self, rows: u64, candidates: f64, capped: bool) {
+        let bin = if rows < EXACT_SIZES as u64 {
+            rows as usize
+        } else {
+            EXACT_SIZES + (64 - rows.leading_zeros() as usize)
+        };
+        self.sizes[bin] += 1;
+        self.max = self.max.max(rows);
+        self.groups += 1;
+        self.candidates += candidates as u64;
+        self.capped += u64::from(capped);
+    }
+
+    fn merge(mut self, other: Stats) -> Stats {
+        for (a, b) in self.sizes.iter_mut().zip(other.sizes) {
+            *a += b;
+        }
+        self.max = self.max.max(other.max);
+        self.groups += other.groups;
+        self.candidates += other.candidates;
+        self.capped += other.capped;
+        self
+    }
+
+    fn percentile(&self, p: f64) -> u64 {
+        let want = (p * self.groups as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (bin, &count) in self.sizes.iter().enumerate() {
+            seen += count;
+            if seen >= want {
+                return if bin < EXACT_SIZES {
+                    bin as u64
+                } else {
+                    (1u64 << (bin - EXACT_SIZES))
+                        .saturating_sub(1)
+                        .min(self.max)
+                };
+            }
+        }
+        self.max
+    }
+}
+
+/// Every `step`-th row of `rows`, `cap` of them.
+fn sample(rows: &[u32], cap: usize) -> Vec<u32> {
+    (0..cap).map(|i| rows[i * rows.len() / cap]).collect()
+}
+
+/// Join `a` with `b` (or with itself when `None`): every pair sharing a bucket in some table
+/// and closer than `options.threshold`, each once (a self-join reports `{i, j}`, `i < j`,
+/// once). Found pairs (row numbers into each side, Spark's exact distance over the stored
+/// `f32` values) go to `emit` block by block; `emit` returns `false` to stop the join.
+pub fn join(
+    params: &IndexParams,
+    a: &JoinSide<'_>,
+    b: Option<&JoinSide<'_>>,
+    options: JoinOptions,
+    emit: &(dyn Fn(&mut Found) -> bool + Sync),
+) -> Result<JoinSummary> {
+    let started = Instant::now();
+    let tables = params.num_hash_tables;
+    if options.threshold.is_nan() || options.threshold < 0.0 {
+        return Err(Error::invalid(
+            "threshold",
+            format!("must be a number >= 0, got {}", options.threshold),
+        ));
+    }
+    if !(1..=tables).contains(&options.min_collisions) {
+        return Err(Error::invalid(
+            "min_collisions",
+            format!(
+                "must be between 1 and {tables}, got {}",
+                options.min_collisions
+            ),
+        ));
+    }
+    if options.max_bucket_rows.is_some_and(|m| m < 2) {
+        return Err(Error::invalid("max_bucket_rows", "must be at least 2"));
+    }
+    let symmetric = b.is_none();
+    let b = b.unwrap_or(a);
+    let pairing = Pairing {
+        a: a.vectors,
+        b: b.vectors,
+        symmetric,
+    };
+    let units: Vec<(usize, usize, usize)> = (0..tables)
+        .flat_map(|t| {
+            let n = a.tables[t].buckets();
+            (0..n)
+                .step_by(UNIT_BUCKETS)
+                .map(move |lo| (t, lo, (lo + UNIT_BUCKETS).min(n)))
+        })
+        .collect();
+    let stop = AtomicBool::new(false);
+    let pairs = std::sync::atomic::AtomicU64::new(0);
+    let send = |found: &mut Found| {
+        pairs.fetch_add(found.len() as u64, Ordering::Relaxed);
+        if !stop.load(Ordering::Relaxed) && !emit(found) {
+            stop.store(true, Ordering::Relaxed);
+        }
+        found.clear();
+    };
+    let stats = units
+        .par_iter()
+        .map(|&(t, lo, hi)| -> Result<Stats> {
+            let (ta, tb) = (&a.tables[t], &b.tables[t]);
+            let mut stats = Stats::new();
+            let accept = |i: u32, j: u32| {
+                let (si, sj) = (a.signature(i), b.signature(j));
+                if si[..t].iter().zip(&sj[..t]).any(|(x, y)| x == y) {
+                    return false; // counted in an earlier table
+                }
+                options.min_collisions == 1
+                    || si.iter().zip(sj).filter(|(x, y)| x == y).count() >= options.min_collisions
+            };
+            let mut j = 0;
+            if !symmetric {
+                let first = ta.key(lo);
+                j = tb.lower_bound(first);
+            }
+            for i in lo..hi {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let ra = ta.members(i)?;
+                let rb = if symmetric {
+                    if ra.len() < 2 {
+                        continue;
+                    }
+                    ra
+                } else {
+                    let key = ta.key(i);
+                    while j < tb.buckets() && tb.key(j) < key {
+                        j += 1;
+                    }
+                    if j == tb.buckets() {
+                        break;
+                    }
+                    if tb.key(j) != key {
+                        continue;
+                    }
+                    tb.members(j)?
+                };
+                let rows = (ra.len() + if symmetric { 0 } else { rb.len() }) as u64;
+                let capped = options
+                    .max_bucket_rows
+                    .is_some_and(|m| ra.len() > m || rb.len() > m);
+                let (sa, sb);
+                let (ga, gb) = match options.max_bucket_rows {
+                    Some(m) if capped => {
+                        sa = if ra.len() > m {
+                            sample(ra, m)
+                        } else {
+                            ra.to_vec()
+                        };
+                        sb = if symmetric {
+                            sa.clone()
+                        } else if rb.len() > m {
+                            sample(rb, m)
+                        } else {
+                            rb.to_vec()
+                        };
+                        (&sa[..], &sb[..])
+                    }
+                    _ => (ra, rb),
+                };
+                stats.add(rows, pairing.pair_count(ra.len(), rb.len()), capped);
+                join_group(pairing, ga, gb, options.threshold, &accept, &send);
+            }
+            Ok(stats)
+        })
+        .try_reduce(Stats::new, |x, y| Ok(x.merge(y)))?;
+    Ok(JoinSummary {
+        shared_buckets: stats.groups,
+        bucket_rows_percentiles: [0.5, 0.9, 0.99, 0.999].map(|p| stats.percentile(p)),
+        max_bucket_rows: stats.max,
+        candidate_pairs: stats.candidates,
+        capped_buckets: stats.capped,
+        pairs: pairs.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+        stopped: stop.load(Ordering::Relaxed),
+    })
+}

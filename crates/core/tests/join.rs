@@ -1,0 +1,272 @@
+//! Joins of on-disk indexes against brute force: every colliding pair within the threshold
+//! exactly once, nothing beyond it, exact distances; through the streaming channel too.
+
+use fast_lsh_ann_core::Rows;
+use fast_lsh_ann_core::index::Index;
+use fast_lsh_ann_core::merge::{JoinOptions, MemoryTables, join};
+use fast_lsh_ann_core::stream::{Next, Other, PairStream};
+use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const DIM: usize = 6;
+
+fn rows(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut s = seed;
+    (0..n * DIM)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+        })
+        .collect()
+}
+
+fn params(k: usize) -> IndexParams {
+    IndexParams {
+        dim: DIM,
+        bucket_length: 1.0,
+        num_hash_tables: 3,
+        projections_per_table: k,
+        seed: 11,
+    }
+}
+
+fn build(path: &Path, data: &[f32], k: usize) -> Index {
+    let mut w = IndexWriter::create(path, params(k), 16 * 1024, false).unwrap();
+    for chunk in data.chunks(DIM * 500) {
+        w.append(Rows::new(chunk, DIM).unwrap(), None).unwrap();
+    }
+    w.finish().unwrap();
+    Index::open(path).unwrap()
+}
+
+type Pairs = BTreeMap<(u32, u32), f64>;
+
+/// Every pair colliding in >= `min` tables and closer than `t`, by brute force.
+fn brute(
+    a: &Index,
+    b: &Index,
+    va: &[f32],
+    vb: &[f32],
+    symmetric: bool,
+    t: f64,
+    min: usize,
+) -> Pairs {
+    let mut out = Pairs::new();
+    for i in 0..a.len() {
+        for j in if symmetric { i + 1 } else { 0 }..b.len() {
+            let hits = a
+                .signature(i)
+                .iter()
+                .zip(b.signature(j))
+                .filter(|(x, y)| x == y)
+                .count();
+            let d = (0..DIM)
+                .map(|c| (va[i * DIM + c] as f64 - vb[j * DIM + c] as f64).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            if hits >= min && d < t {
+                out.insert((i as u32, j as u32), d);
+            }
+        }
+    }
+    out
+}
+
+fn collect(a: &Index, b: Option<&Index>, options: JoinOptions) -> Pairs {
+    let found = Mutex::new(Vec::new());
+    let bside = b.map(Index::side);
+    let summary = join(a.params(), &a.side(), bside.as_ref(), options, &|f| {
+        found.lock().unwrap().extend(f.drain(..));
+        true
+    })
+    .unwrap();
+    let found = found.into_inner().unwrap();
+    assert_eq!(summary.pairs as usize, found.len());
+    let mut out = Pairs::new();
+    for (i, j, d) in found {
+        assert!(
+            out.insert((i, j), d).is_none(),
+            "pair ({i}, {j}) reported twice"
+        );
+    }
+    out
+}
+
+fn assert_same(got: &Pairs, want: &Pairs) {
+    assert_eq!(got.len(), want.len());
+    for ((key, d), (wkey, wd)) in got.iter().zip(want) {
+        assert_eq!(key, wkey);
+        assert!(
+            (d - wd).abs() <= 1e-12 * wd.max(1.0),
+            "{key:?}: {d} vs {wd}"
+        );
+    }
+}
+
+#[test]
+fn self_and_cross_joins_match_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let (va, vb) = (rows(1500, 1, 3.0), rows(1200, 2, 3.0));
+    for k in [1, 2] {
+        let a = build(&dir.path().join(format!("a{k}")), &va, k);
+        let b = build(&dir.path().join(format!("b{k}")), &vb, k);
+        for (threshold, min) in [(0.8, 1), (1.5, 1), (1.5, 2), (f64::INFINITY, 1)] {
+            let options = JoinOptions {
+                threshold,
+                min_collisions: min,
+                max_bucket_rows: None,
+            };
+            let want = brute(&a, &a, &va, &va, true, threshold, min);
+            assert!(!want.is_empty());
+            assert_same(&collect(&a, None, options), &want);
+            let want = brute(&a, &b, &va, &vb, false, threshold, min);
+            assert_same(&collect(&a, Some(&b), options), &want);
+        }
+    }
+}
+
+#[test]
+fn a_memory_side_joins_like_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (va, vb) = (rows(800, 3, 3.0), rows(700, 4, 3.0));
+    let a = build(&dir.path().join("a"), &va, 2);
+    let b = build(&dir.path().join("b"), &vb, 2);
+    let hashes = a.hasher().hash(Rows::new(&vb, DIM).unwrap(), "b").unwrap();
+    let memory = MemoryTables::new(a.params(), vb.clone(), &hashes);
+    let options = JoinOptions {
+        threshold: 1.2,
+        min_collisions: 1,
+        max_bucket_rows: None,
+    };
+    let found = Mutex::new(Pairs::new());
+    join(
+        a.params(),
+        &a.side(),
+        Some(&memory.side().unwrap()),
+        options,
+        &|f| {
+            found
+                .lock()
+                .unwrap()
+                .extend(f.drain(..).map(|(i, j, d)| ((i, j), d)));
+            true
+        },
+    )
+    .unwrap();
+    assert_same(
+        &found.into_inner().unwrap(),
+        &collect(&a, Some(&b), options),
+    );
+}
+
+#[test]
+fn skewed_buckets_are_exact_and_capping_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = rows(3000, 5, 40.0);
+    for r in 0..1500 {
+        data[r * DIM..(r + 1) * DIM].copy_from_slice(&[0.25; DIM]); // one giant bucket
+    }
+    let a = build(&dir.path().join("skew"), &data, 1);
+    let options = JoinOptions {
+        threshold: 0.5,
+        min_collisions: 1,
+        max_bucket_rows: None,
+    };
+    let got = collect(&a, None, options);
+    assert_same(&got, &brute(&a, &a, &data, &data, true, 0.5, 1));
+    assert!(got.len() >= 1500 * 1499 / 2);
+    let mut summary = None;
+    let capped = JoinOptions {
+        max_bucket_rows: Some(100),
+        ..options
+    };
+    join(a.params(), &a.side(), None, capped, &|_| true)
+        .map(|s| summary = Some(s))
+        .unwrap();
+    let summary = summary.unwrap();
+    assert!(summary.capped_buckets >= 1);
+    assert!(summary.max_bucket_rows >= 1500);
+    assert!(summary.pairs < got.len() as u64);
+    assert!(
+        summary
+            .bucket_rows_percentiles
+            .windows(2)
+            .all(|w| w[0] <= w[1])
+    );
+}
+
+#[test]
+fn the_stream_delivers_every_pair_in_bounded_batches_and_stops_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let va = rows(2000, 6, 2.0);
+    let a = Arc::new(build(&dir.path().join("a"), &va, 1));
+    let options = JoinOptions {
+        threshold: 1.0,
+        min_collisions: 1,
+        max_bucket_rows: None,
+    };
+    let want = collect(&a, None, options);
+    assert!(want.len() > 1000);
+    let mut stream = PairStream::start(Arc::clone(&a), Other::Itself, options, 100, false).unwrap();
+    let mut got = Pairs::new();
+    loop {
+        match stream.next_batch(Duration::from_millis(100)) {
+            Next::Batch(b) => {
+                assert!(b.a.len() <= 100 + 64 * 64, "batches stay bounded");
+                for x in 0..b.a.len() {
+                    got.insert((b.a[x] as u32, b.b[x] as u32), b.distances[x] as f64);
+                }
+            }
+            Next::Pending => {}
+            Next::Done => break,
+        }
+    }
+    let summary = stream.finish().unwrap();
+    assert!(!summary.stopped);
+    assert_eq!(summary.pairs as usize, want.len());
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+
+    let mut stream = PairStream::start(Arc::clone(&a), Other::Itself, options, 10, false).unwrap();
+    while !matches!(
+        stream.next_batch(Duration::from_millis(100)),
+        Next::Batch(_)
+    ) {}
+    stream.stop();
+    assert!(stream.finish().unwrap().stopped);
+
+    let count = PairStream::start(a, Other::Itself, options, 10, true).unwrap();
+    let mut count = count;
+    while !matches!(count.next_batch(Duration::from_millis(100)), Next::Done) {}
+    assert_eq!(count.finish().unwrap().pairs as usize, want.len());
+}
+
+#[test]
+fn knn_join_matches_knn_of_the_rows_without_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let va = rows(1000, 7, 3.0);
+    let a = build(&dir.path().join("a"), &va, 1);
+    let k = 4;
+    let all = a.knn_join(None, 0..1000, k, 0).unwrap();
+    let part = a.knn_join(None, 300..450, k, 0).unwrap();
+    assert_eq!(&all.ids[300 * k..450 * k], &part.ids[..]);
+    let plain = a.knn(Rows::new(&va, DIM).unwrap(), k + 1, 0).unwrap();
+    for r in 0..1000 {
+        let without: Vec<i64> = plain.ids[r * (k + 1)..(r + 1) * (k + 1)]
+            .iter()
+            .copied()
+            .filter(|&id| id != r as i64)
+            .take(k)
+            .collect();
+        let n = without.iter().filter(|&&id| id >= 0).count();
+        assert_eq!(&all.ids[r * k..r * k + n], &without[..n], "row {r}");
+    }
+    assert!(a.knn_join(None, 10..2000, k, 0).is_err());
+}
