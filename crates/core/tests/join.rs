@@ -212,7 +212,7 @@ fn the_stream_delivers_every_pair_in_bounded_batches_and_stops_on_request() {
     };
     let want = collect(&a, None, options);
     assert!(want.len() > 1000);
-    let mut stream = PairStream::start(Arc::clone(&a), Other::Itself, options, 100, false).unwrap();
+    let stream = PairStream::start(Arc::clone(&a), Other::Itself, options, 100, false).unwrap();
     let mut got = Pairs::new();
     loop {
         match stream.next_batch(Duration::from_millis(100)) {
@@ -234,7 +234,7 @@ fn the_stream_delivers_every_pair_in_bounded_batches_and_stops_on_request() {
         want.keys().collect::<Vec<_>>()
     );
 
-    let mut stream = PairStream::start(Arc::clone(&a), Other::Itself, options, 10, false).unwrap();
+    let stream = PairStream::start(Arc::clone(&a), Other::Itself, options, 10, false).unwrap();
     while !matches!(
         stream.next_batch(Duration::from_millis(100)),
         Next::Batch(_)
@@ -243,7 +243,7 @@ fn the_stream_delivers_every_pair_in_bounded_batches_and_stops_on_request() {
     assert!(stream.finish().unwrap().stopped);
 
     let count = PairStream::start(a, Other::Itself, options, 10, true).unwrap();
-    let mut count = count;
+
     while !matches!(count.next_batch(Duration::from_millis(100)), Next::Done) {}
     assert_eq!(count.finish().unwrap().pairs as usize, want.len());
 }

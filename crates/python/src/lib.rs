@@ -423,6 +423,7 @@ impl Index {
     /// Start a join with `other` (an Index, or None for a self-join) on a background
     /// thread; pairs arrive from the returned stream.
     #[pyo3(signature = (other, threshold, min_collisions, max_bucket_rows, batch_rows, count_only))]
+    #[allow(clippy::too_many_arguments)] // the Python wrapper passes the options through
     fn join(
         &self,
         py: Python<'_>,
