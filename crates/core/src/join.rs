@@ -30,6 +30,9 @@ const ROW_BLOCK: usize = 64;
 const PANELS_PER_TILE: usize = 32;
 /// Bucket pairs with fewer candidate pairs than this are measured pair by pair.
 const SMALL_GROUP: usize = 512;
+/// A block hands its pairs on once it holds this many (a giant group's output is never
+/// held whole).
+const EMIT_PAIRS: usize = 1 << 16;
 /// Scan all pairs once bucket pairs would cost more than this share of it.
 const ALL_PAIRS_RATIO: f64 = 0.5;
 
@@ -379,6 +382,9 @@ pub(crate) fn join_group<T: Element>(
                     }
                     limit
                 });
+                if found.len() >= EMIT_PAIRS {
+                    emit(&mut found);
+                }
             }
             if !found.is_empty() {
                 emit(&mut found);

@@ -203,16 +203,18 @@ fn run(
         if count_only {
             return true;
         }
-        let full = {
-            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-            for &(i, j, d) in found.iter() {
-                p.a.push(index.external_id(i as usize));
-                p.b.push(b_id(j));
-                p.distances.push(d as f32);
+        // Batches hold at most `batch_rows` pairs; a full one is sent while the lock is
+        // held, so workers wait on a slow consumer instead of piling up batches.
+        let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        for &(i, j, d) in found.iter() {
+            p.a.push(index.external_id(i as usize));
+            p.b.push(b_id(j));
+            p.distances.push(d as f32);
+            if p.a.len() == batch_rows && !send(std::mem::take(&mut *p)) {
+                return false;
             }
-            (p.a.len() >= batch_rows).then(|| std::mem::take(&mut *p))
-        };
-        full.is_none_or(send)
+        }
+        true
     };
     let mut summary = join(index.params(), &a, b.as_ref(), options, &emit)?;
     let rest = std::mem::take(&mut *pending.lock().unwrap_or_else(|e| e.into_inner()));
