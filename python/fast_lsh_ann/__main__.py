@@ -7,6 +7,10 @@ Subcommands:
   of vectors (needs pyarrow);
 - ``knn PATH --queries FILE``: the k nearest indexed rows of every query, printed as a short
   table or written to an .npz file (arrays ``ids`` and ``distances``);
+- ``join PATH [--other PATH_OR_FILE] (--threshold T | --knn K) [--out OUT.parquet]``: a
+  similarity join (pairs closer than T) or a k-NN join (the K nearest rows for every row) of
+  the index with itself, another index or a .npy/.parquet file, written to Parquet (published
+  when complete) or counted;
 - ``info PATH``: rows, dimension, build parameters and the size on disk of every file;
 - ``verify PATH``: read every file and check its checksum; prints ``ok``, or the damage on
   stderr with exit status 1;
@@ -203,6 +207,50 @@ def _knn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _join(args: argparse.Namespace) -> int:
+    if (args.threshold is None) == (args.knn is None):
+        raise _UserError("give exactly one of --threshold T (similarity join) or --knn K (k-NN join)")
+    if args.out is not None and os.path.lexists(args.out) and not args.overwrite:
+        raise _UserError(f"{args.out} already exists; pass --overwrite to replace it")
+    idx = Index.open(args.path)
+    other: Any = None
+    if args.other is not None:
+        if os.path.isdir(args.other):
+            other = Index.open(args.other)
+        elif args.knn is not None:
+            raise _UserError(f"--other {args.other}: a k-NN join needs another index directory")
+        else:
+            other = _open_input(args.other, args.column)[1]
+    t0 = time.perf_counter()
+    if args.knn is not None:
+        if args.out is None:
+            raise _UserError("a k-NN join writes its answers: give --out OUT.parquet")
+        idx.knn_join(other, k=args.knn, probes=args.probes, out=args.out, overwrite=args.overwrite, progress=args.progress)
+        print(f"k-NN join of {len(idx):,} rows, k={args.knn}: {time.perf_counter() - t0:.3f} s, written to {args.out}")
+        return 0
+    join = idx.join(
+        other,
+        threshold=args.threshold,
+        min_collisions=args.min_collisions,
+        max_bucket_rows=args.max_bucket_rows,
+        out=args.out,
+        count_only=args.out is None,
+        overwrite=args.overwrite,
+        progress=args.progress,
+        memory_budget=args.memory_budget,
+    )
+    s = join.summary or {}
+    where = f", written to {args.out}" if args.out else " (counted; --out OUT.parquet writes them)"
+    print(f"{s.get('pairs', 0):,} pairs closer than {args.threshold} in {time.perf_counter() - t0:.3f} s{where}")
+    p = s.get("bucket_rows_p50_p90_p99_p999", [0] * 4)
+    print(
+        f"  {s.get('candidate_pairs', 0):,} candidate pairs in {s.get('shared_buckets', 0):,} shared buckets; "
+        f"rows per bucket p50 {p[0]:,} p99 {p[2]:,} max {s.get('max_bucket_rows', 0):,}"
+        + (f"; {s['capped_buckets']:,} buckets sampled" if s.get("capped_buckets") else "")
+    )
+    return 0
+
+
 def _print_neighbours(ids: np.ndarray, dist: np.ndarray, show: int) -> None:
     print("query  neighbours: id (distance), nearest first")
     for q in range(min(show, ids.shape[0])):
@@ -309,6 +357,24 @@ def _add_knn(sub: Any) -> None:
     p.set_defaults(run=_knn)
 
 
+def _add_join(sub: Any) -> None:
+    p = sub.add_parser("join", help="similarity join (--threshold) or k-NN join (--knn) of an index")
+    p.add_argument("path", metavar="PATH", help="the index directory")
+    p.add_argument("--other", metavar="PATH_OR_FILE",
+                   help="another index directory, or vectors in a .npy/.parquet file (default: a self-join)")
+    p.add_argument("--column", metavar="NAME", help="Parquet --other: the list column holding the vectors")
+    p.add_argument("--threshold", type=float, metavar="T", help="report pairs closer than T")
+    p.add_argument("--knn", type=int, metavar="K", help="instead: the K nearest rows of every row (needs --out)")
+    p.add_argument("--probes", type=int, default=0, help="k-NN join: extra buckets visited per table (default 0)")
+    p.add_argument("--min-collisions", type=int, default=1, metavar="M", help="keep pairs colliding in >= M tables")
+    p.add_argument("--max-bucket-rows", type=int, metavar="N", help="sample buckets larger than N rows (reported)")
+    p.add_argument("--memory-budget", default="1GB", metavar="SIZE", help="bound for bucketing a file given as --other")
+    p.add_argument("--out", metavar="OUT.parquet", help="write the result to Parquet (a directory of parts without .parquet)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--progress", action="store_true", help="show progress on stderr")
+    p.set_defaults(run=_join)
+
+
 def _add_info(sub: Any) -> None:
     p = sub.add_parser("info", help="rows, dimension, parameters and file sizes of an index")
     p.add_argument("path", metavar="PATH", help="the index directory")
@@ -337,7 +403,7 @@ def _add_demo(sub: Any) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fast-lsh", description=__doc__.splitlines()[0] if __doc__ else None)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_build, _add_knn, _add_info, _add_verify, _add_demo):
+    for add in (_add_build, _add_knn, _add_join, _add_info, _add_verify, _add_demo):
         add(sub)
     return parser
 
