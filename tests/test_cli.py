@@ -194,8 +194,8 @@ def test_parquet_without_pyarrow_is_a_clear_error(
 
 
 def test_parquet_input(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pa = pytest.importorskip("pyarrow")
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     X = np.load(files["x"])
     table = pa.table({"id": np.arange(len(X)), "embedding": pa.array(list(X))})
     pq.write_table(table, tmp_path / "x.parquet", row_group_size=400)
@@ -237,8 +237,31 @@ def test_as_a_subprocess(tmp_path: Path) -> None:
 
 def test_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("fast-lsh")
-    if not script.exists():
-        pytest.skip("the fast-lsh console script is not installed next to this Python")
+    assert script.exists(), "the package installs the fast-lsh console script next to its Python"
     fla.Index.build(tmp_path / "idx", data(50, 4, 5), bucket_length=1.0, num_hash_tables=2)
     done = subprocess.run([str(script), "verify", str(tmp_path / "idx")], capture_output=True, text=True)
     assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
+def test_join_counts_writes_parquet_and_knn_joins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow.parquet as pq
+    x = data(1500, 6, 3)
+    np.save(tmp_path / "x.npy", x)
+    idx_path = tmp_path / "idx"
+    assert run(capsys, "build", idx_path, "--input", tmp_path / "x.npy", *PARAMS)[0] == 0
+    idx = fla.Index.open(idx_path)
+    want = idx.join(threshold=1.2, count_only=True).summary
+    assert want is not None and want["pairs"] > 0
+    code, out, _ = run(capsys, "join", idx_path, "--threshold", "1.2")
+    assert code == 0 and out.startswith(f"{want['pairs']:,} pairs closer than 1.2")
+    code, out, _ = run(capsys, "join", idx_path, "--threshold", "1.2", "--out", tmp_path / "p.parquet")
+    assert code == 0 and pq.read_table(tmp_path / "p.parquet").num_rows == want["pairs"]
+    # Against the same vectors from a file: every self pair (distance 0) and both orders.
+    code, out, _ = run(capsys, "join", idx_path, "--other", tmp_path / "x.npy", "--threshold", "1.2")
+    assert code == 0 and out.startswith(f"{2 * want['pairs'] + len(x):,} pairs")
+    code, _, _ = run(capsys, "join", idx_path, "--knn", "3", "--out", tmp_path / "k.parquet")
+    ids, _ = idx.knn_join(k=3)
+    assert code == 0 and pq.read_table(tmp_path / "k.parquet")["neighbors"].to_pylist() == ids.tolist()
+    for bad in (["--knn", "3"], [], ["--threshold", "1", "--knn", "2"], ["--threshold", "1", "--out", tmp_path / "p.parquet"]):
+        code, _, err = run(capsys, "join", idx_path, *bad)
+        assert code == 2 and err.count("\n") == 1, (bad, err)

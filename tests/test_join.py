@@ -110,7 +110,7 @@ def test_count_only_out_and_summary(two: tuple, tmp_path: Path) -> None:
     assert j.summary["candidate_pairs"] >= len(want) and not j.summary["stopped"]
     p50, p90, p99, p999 = j.summary["bucket_rows_p50_p90_p99_p999"]
     assert 0 < p50 <= p90 <= p99 <= p999 <= j.summary["max_bucket_rows"]
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq
     for out in (tmp_path / "pairs.parquet", tmp_path / "parts"):
         j = a.join(threshold=2.0, out=out, batch_rows=100)
         assert j.summary is not None and j.summary["pairs"] == len(want)
@@ -194,7 +194,7 @@ def test_knn_join_matches_brute_force(two: tuple, tmp_path: Path) -> None:
         for i, want in enumerate(brute_knn_join(A, Bx, 4)):
             assert ids[i, : len(want)].tolist() == want, i
             assert (ids[i, len(want) :] == -1).all()
-    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow.parquet as pq
     assert a.knn_join(k=4, out=tmp_path / "knn.parquet", chunk_rows=500) is None
     t = pq.read_table(tmp_path / "knn.parquet")
     ids, dist = a.knn_join(k=4)
