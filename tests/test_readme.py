@@ -28,5 +28,6 @@ def test_readme_index_example_runs_as_pasted() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(blocks[1], str(README), "exec"), {})
-    rows = eval(out.getvalue().strip())
-    assert rows == [[10_000 + i, i] for i in range(5)]
+    lines = out.getvalue().strip().splitlines()
+    assert eval(lines[0]) == [[10_000 + i, i] for i in range(5)]
+    assert lines[1:] == ["10000", "10000", "True"]
