@@ -15,6 +15,7 @@ use crate::rows::{Element, Rows};
 use crate::sort::RunSorter;
 use crate::table::TableWriter;
 use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, SegmentInfo, SegmentWriter};
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// The parameters of an index: a BRP model plus AND-amplification.
@@ -72,8 +73,8 @@ impl IndexParams {
     pub fn signatures(&self, hashes: &[i64]) -> Vec<u64> {
         let per_row = self.num_hash_tables * self.projections_per_table;
         hashes
-            .chunks_exact(per_row.max(1))
-            .flat_map(|h| (0..self.num_hash_tables).map(move |t| self.bucket_key(h, t)))
+            .par_chunks_exact(per_row.max(1))
+            .flat_map_iter(|h| (0..self.num_hash_tables).map(move |t| self.bucket_key(h, t)))
             .collect()
     }
 
@@ -303,11 +304,14 @@ impl IndexWriter {
         vectors.write_values(&narrow)?;
         let tables = self.params.num_hash_tables;
         let keys = self.params.signatures(&hashes);
-        for (r, row_keys) in keys.chunks_exact(tables).enumerate() {
-            for (sorter, &key) in self.sorters.iter_mut().zip(row_keys) {
-                sorter.push((key, self.rows + r as u64))?;
-            }
-        }
+        let first = self.rows;
+        self.sorters
+            .par_iter_mut()
+            .enumerate()
+            .try_for_each(|(t, sorter)| {
+                (0..rows.len())
+                    .try_for_each(|r| sorter.push((keys[r * tables + t], first + r as u64)))
+            })?;
         signatures.write_values(&keys)?;
         if let (Some(w), Some(ids)) = (&mut self.ids, ids) {
             w.write_values(ids)?;
@@ -320,12 +324,19 @@ impl IndexWriter {
     /// directory to the target path (replacing an old index there, if overwriting).
     pub fn finish(mut self) -> Result<()> {
         let mut segments: Vec<SegmentInfo> = Vec::new();
+        // Tables are independent: sort, merge and sync them in parallel.
         let sorters = std::mem::take(&mut self.sorters);
-        for (t, sorter) in sorters.into_iter().enumerate() {
-            let mut w = TableWriter::create(&self.staging, t)?;
-            sorter.merge(|batch| w.push(batch))?;
-            segments.extend(w.finish()?);
-        }
+        let staging = &self.staging;
+        let tables: Vec<[SegmentInfo; 2]> = sorters
+            .into_par_iter()
+            .enumerate()
+            .map(|(t, sorter)| {
+                let mut w = TableWriter::create(staging, t)?;
+                sorter.merge(|batch| w.push(batch))?;
+                w.finish()
+            })
+            .collect::<Result<_>>()?;
+        segments.extend(tables.into_iter().flatten());
         let mut proj = SegmentWriter::create(
             &self.staging.join(names::PROJECTIONS),
             Kind::Projections,
