@@ -11,6 +11,10 @@ process and run, and reports the ratio against the issue's target:
   5 tables, seed 42);
 * correctness: :class:`Checks` (recorded, printed, and turned into a non-zero exit code at
   the end; timings are never asserted), :func:`pairs_to_arrays`, :func:`check_distances`;
+* out-of-core runs: :func:`planted_chunks` / :func:`planted_partner_mask` (planted data
+  generated chunk by chunk, never whole), :func:`run_child` (a fresh process whose peak
+  RssAnon is sampled from here), :func:`rss_anon_mb`, :func:`proc_io`, :func:`dir_bytes`,
+  :func:`remove`; :func:`matmul_gflops` (the machine's float32 arithmetic peak);
 * output: :class:`Row` and :func:`finish`, which print the markdown table
   ``| benchmark | ours | peer | ratio | target | met |`` and write
   ``benches/python/out/<name>.json``.
@@ -28,9 +32,12 @@ import json
 import os
 import platform
 import resource
+import shutil
+import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +48,7 @@ T = TypeVar("T")
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
+TMP_DIR = OUT_DIR / "tmp"  # scratch files (indexes, peer files): same disk as the repo, gitignored
 
 # Spark's benchmark parameters (see /work/shared/SPARK.md, "Why Spark's usual parameters
 # make joins quadratic").
@@ -332,6 +340,138 @@ def check_distances(
         f"{int(bad.sum())} of {len(d):,} off by more than rtol {rtol:g}; worst: "
         f"({ia[worst]}, {ib[worst]}) returned {float(d[worst])!r}, exact {float(exact[worst])!r}",
     )
+
+
+# --------------------------------------------------------------------------- out-of-core runs
+
+
+def planted_chunks(
+    n: int, dim: int, chunk_rows: int, noise: float, seed: int, gen_time: list[float] | None = None
+) -> Iterator[np.ndarray]:
+    """``n`` planted rows in chunks of ``chunk_rows``, generated one at a time (never all in memory).
+
+    Chunk ``i`` (rows ``start = i * chunk_rows`` .. ``start + c``) is
+    ``planted_near_duplicates(c, dim, noise=noise, seed=seed + i)``: ``c // 2`` N(0, 1) rows
+    followed by their noisy copies, so the planted pairs are ``(start + j, start + c//2 + j)``
+    for ``j < c // 2`` (see :func:`planted_partner_mask`); an odd last chunk ends with one
+    unpaired row. Pairs across chunks are random (about ``sqrt(2 dim)`` apart). Generation
+    time is added to ``gen_time[0]`` if given. The same arguments give the same rows.
+    """
+    import fast_lsh_ann as fla
+
+    for i, start in enumerate(range(0, n, chunk_rows)):
+        t0 = time.perf_counter()
+        chunk = fla.planted_near_duplicates(min(chunk_rows, n - start), dim, noise=noise, seed=seed + i)
+        if gen_time is not None:
+            gen_time[0] += time.perf_counter() - t0
+        yield chunk
+
+
+def planted_pair_count(n: int, chunk_rows: int) -> int:
+    """How many planted pairs :func:`planted_chunks` holds."""
+    full, last = divmod(n, chunk_rows)
+    return full * (chunk_rows // 2) + last // 2
+
+
+def planted_partner_mask(a: np.ndarray, b: np.ndarray, n: int, chunk_rows: int) -> np.ndarray:
+    """Which pairs ``(a[i], b[i])`` (either order) are planted pairs of :func:`planted_chunks`."""
+    a = np.asarray(a, np.int64)
+    b = np.asarray(b, np.int64)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    start = lo - lo % chunk_rows
+    half = np.minimum(chunk_rows, n - start) // 2
+    return (hi - lo == half) & (lo - start < half)
+
+
+def rss_anon_mb(pid: int | str = "self") -> float | None:
+    """RssAnon of a process in MiB (anonymous memory: heap, not mmap'd files), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def proc_io(pid: int | str = "self") -> dict[str, int]:
+    """``/proc/<pid>/io`` as a dict (``read_bytes``: bytes this process caused to be read from
+    storage, i.e. not served by the page cache); empty if unavailable."""
+    try:
+        out = {}
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            k, v = line.split(":", 1)
+            out[k.strip()] = int(v)
+        return out
+    except (OSError, ValueError):
+        return {}
+
+
+def run_child(
+    code: str, child_args: list[str], sample_rss: bool = False, *, pass_stderr: bool = False, interval: float = 0.02
+) -> tuple[dict[str, Any], float, float | None, str]:
+    """Run ``python -c code child_args`` in a fresh process (cwd: this directory).
+
+    Returns the JSON the child prints on its last stdout line, the wall time, the peak
+    RssAnon in MiB sampled from ``/proc/<pid>/status`` every ``interval`` s (if
+    ``sample_rss``) and the child's stderr (``""`` when ``pass_stderr``: then the child's
+    stderr goes straight to ours, for progress lines)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *child_args],
+        stdout=subprocess.PIPE,
+        stderr=None if pass_stderr else subprocess.PIPE,
+        text=True,
+        cwd=str(HERE),
+    )
+    peak: list[float] = [0.0]
+    sampler = None
+    if sample_rss:
+
+        def sample() -> None:
+            while proc.poll() is None:
+                v = rss_anon_mb(proc.pid)
+                if v is not None and v > peak[0]:
+                    peak[0] = v
+                time.sleep(interval)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    if sampler is not None:
+        sampler.join()
+    err = err or ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"child exited {proc.returncode}:\n{err[-3000:]}")
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    return json.loads(lines[-1]), wall, (peak[0] if sample_rss else None), err
+
+
+def remove(path: Path) -> None:
+    """Delete a file or a directory tree, if it exists."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def dir_bytes(path: Path) -> int:
+    """Apparent size of a file, or of all files under a directory."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def matmul_gflops(n: int = 4096, repeats: int = 3) -> tuple[float, Timing]:
+    """The machine's float32 arithmetic peak as numpy sees it: GFLOP/s of an ``n x n`` matmul
+    (``2 n^3`` flops; numpy's BLAS, all its threads), best of ``repeats``."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # warm-up (thread pool, page faults)
+    t, _ = best_of(lambda: a @ b, repeats)
+    return 2 * n**3 / t.best / 1e9, t
 
 
 # --------------------------------------------------------------------------- output
