@@ -217,12 +217,6 @@ impl Index {
         k: usize,
         probes: usize,
     ) -> Result<IndexKnn> {
-        if k == 0 {
-            return Err(Error::invalid(
-                "k",
-                "the number of nearest neighbours cannot be less than 1",
-            ));
-        }
         if queries.dim() != self.params.dim {
             return Err(ErrorKind::DimensionMismatch {
                 expected: self.params.dim,
@@ -253,12 +247,6 @@ impl Index {
         k: usize,
         probes: usize,
     ) -> Result<IndexKnn> {
-        if k == 0 {
-            return Err(Error::invalid(
-                "k",
-                "the number of nearest neighbours cannot be less than 1",
-            ));
-        }
         if rows.start > rows.end || rows.end > self.rows {
             return Err(Error::invalid(
                 "rows",
@@ -301,6 +289,12 @@ impl Index {
         probes: usize,
         first_row: Option<usize>,
     ) -> Result<IndexKnn> {
+        if k == 0 {
+            return Err(Error::invalid(
+                "k",
+                "the number of nearest neighbours cannot be less than 1",
+            ));
+        }
         let per_query: Vec<Vec<Candidate>> = (0..queries.len())
             .into_par_iter()
             .map(|q| {
