@@ -13,6 +13,7 @@ __all__ = [
     "IncompatibleIndexError",
     "Index",
     "IndexWriter",
+    "JoinStream",
     "LshError",
     "SPARK_DEFAULT_SEED",
     "__version__",
