@@ -276,7 +276,7 @@ def run_ours(args: argparse.Namespace, data: Data, checks: Checks) -> list[dict[
                 f"{int((firsts != ids).any(axis=1).sum())} queries differ",
             )
             r = recall_at_k(data, ids)
-            pt = {
+            pt: dict[str, Any] = {
                 "method": "ours",
                 "label": f"L={tables} P={probes}",
                 "params": {"bucket_length": bl, "num_hash_tables": tables, "projections_per_table": kp,
@@ -488,8 +488,9 @@ def plot(path: Path, points: list[dict[str, Any]], recall_target: float, title: 
         methods.setdefault(key, []).append(p)
     lsh_colors = iter(["C1", "C4", "C5", "C6", "C7"])
     our_colors = iter(["C3", "#ff7f7f", "#8b0000", "#ff4500", "#c71585"])
-    for key, pts in methods.items():
+    for n_curve, (key, pts) in enumerate(methods.items()):
         # In the order measured (rising effort: probes, ef, nprobe, candidates), not by speed.
+        color: str | None
         x = [p["qps"] for p in pts]
         y = [p["recall"] for p in pts]
         if key.startswith("ours"):
@@ -503,7 +504,8 @@ def plot(path: Path, points: list[dict[str, Any]], recall_target: float, title: 
         if key.startswith("ours"):
             for p in pts:
                 ax.annotate(f"P={p['params']['probes']}", (p["qps"], p["recall"]), textcoords="offset points",
-                            xytext=(4, -10), fontsize=7, color=color)
+                            xytext=(4, -10) if n_curve % 2 == 0 else (-4, 6), ha="left" if n_curve % 2 == 0 else "right",
+                            fontsize=7, color=color)
     ax.axhline(recall_target, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("queries/s (log scale; 1,000 queries in one batch, 2 threads)")
@@ -559,11 +561,11 @@ def run_sweep(args: argparse.Namespace, data: Data, checks: Checks, env: dict[st
     for level in float_list(args.sweep_levels):
         ok = sorted((r for r in results if r["recall"] >= level), key=lambda r: -r["qps"])[: args.sweep_top]
         log(f"fastest settings with recall@{K} >= {level}:")
-        for r in ok:
+        for s in ok:
             log(
-                f"  {r['qps']:8,.0f} q/s  recall {r['recall']:.4f}  cand {r['cand_mean']:8,.0f}  "
-                f"bucket_length {r['bucket_length']:g}, k {r['projections_per_table']}, L {r['num_hash_tables']}, "
-                f"probes {r['probes']} (build {fmt_s(r['build_s'])})"
+                f"  {s['qps']:8,.0f} q/s  recall {s['recall']:.4f}  cand {s['cand_mean']:8,.0f}  "
+                f"bucket_length {s['bucket_length']:g}, k {s['projections_per_table']}, L {s['num_hash_tables']}, "
+                f"probes {s['probes']} (build {fmt_s(s['build_s'])})"
             )
     shutil.rmtree(path, ignore_errors=True)
     return common.finish(f"{NAME}_sweep", args, [], checks, env, {"sweep": results})
