@@ -204,7 +204,7 @@ def test_knn_join_matches_brute_force(two: tuple, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_promptly_leaves_no_output_and_a_rerun_completes(tmp_path: Path) -> None:
-    X = np.full((6000, 4), 1.0, dtype=np.float32)  # 18M pairs: long enough to interrupt
+    X = np.full((8000, 4), 1.0, dtype=np.float32)  # 32M pairs: seconds of Parquet writing
     fla.Index.build(tmp_path / "idx", X, bucket_length=4.0, num_hash_tables=1)
     out = tmp_path / "pairs.parquet"
     script = textwrap.dedent(
@@ -219,7 +219,11 @@ def test_ctrl_c_stops_promptly_leaves_no_output_and_a_rerun_completes(tmp_path: 
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "started"
-    time.sleep(1.0)
+    # Interrupt while the output is being written: once its partial file exists.
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".pairs.parquet.partial") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the join ended before writing"
+        time.sleep(0.005)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -231,5 +235,5 @@ def test_ctrl_c_stops_promptly_leaves_no_output_and_a_rerun_completes(tmp_path: 
     assert sorted(os.listdir(tmp_path)) == ["idx"], "no output, no partial file"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-1] == str(6000 * 5999 // 2)
+    assert done.stdout.split()[-1] == str(8000 * 7999 // 2)
     assert out.exists()

@@ -1,6 +1,7 @@
-"""Benchmark: joins of the on-disk ``Index`` (``Index.join``, ``Index.knn_join``) against exact peers.
+"""Benchmark: joins of the on-disk ``Index`` on planted near-duplicates, at scale, against FAISS.
 
-Four subcommands. Each measures ours and a peer in the same run, prints the table
+Two subcommands on generated planted near-duplicates (the real-data joins are in
+``bench_index_join_debian.py``). Each measures ours and a peer in the same run, prints the table
 ``| benchmark | ours | peer | ratio | target | met |`` and writes
 ``benches/python/out/index_join_<subcommand>.json`` (``scale``: ``index_join_scale_<N>x<D>.json``).
 A correctness failure exits 1; timings and targets are reported (met / not met), never asserted.
@@ -34,39 +35,6 @@ planted  Self-join of N planted near-duplicates (default 2,000,000 x 128 float32
          Checks: the child's per-chunk checks; on the sample: no pair twice, distances equal
          to float64 truth (rtol 1e-4); recall of the S query rows' pairs against FAISS's.
 
-debian   Self-join of /work/shared/data/debian-desc/base.npy (28,657 x 384, unit vectors) at
-         the join_gt.npz thresholds 0.3778 and 0.7912 (``--gt-index`` 1,2; 28,659 and 286,753
-         pairs with dist <= t). For each threshold, ours is swept over the bucket_length:
-         projections:tables points of ``--grid-t1`` / ``--grid-t2``: ``Index.build`` (in-memory
-         array) + ``idx.join(t)`` collecting all pairs, timed once per point; the fastest point
-         with recall >= ``--target-recall`` (0.95) is timed again, best of ``--repeats``.
-         recall = our pairs / the gt count (ours reports only true pairs with dist < t, checked;
-         the gt counts dist <= t, so pairs with dist == t, counted separately, can't be found).
-         Peer: FAISS IndexFlatL2 add + ``range_search`` of all rows at radius (t (1+1e-5))**2
-         (the 1e-5 margin makes FAISS's float32 result a superset of the pairs with exact
-         distance <= t; it changes nothing in FAISS's time), best of ``--faiss-repeats``.
-         From FAISS's result and float64 distances near t: the exact pair count (checked equal to
-         the gt count) and the pairs at exactly t. Target: recall >= 0.95 at <= 1/10 of FAISS's
-         time (ours = build + join). Checks at every point: i < j, ids in range, no pair twice,
-         dist < t, distances = float64 (rtol 1e-4); at 0.3778, ours within the gt pair list.
-         ``--n`` joins the first n rows instead (the recall is then against FAISS's exact count).
-
-knnjoin  ``idx.knn_join(k=10, probes)`` on all rows of debian-desc base (self excluded), swept
-         over ``--grid`` bucket_length:projections:tables:probes points (one build per
-         parameter triple), each timed once (build + knn_join); the fastest with recall@10 >=
-         ``--target-recall`` (0.90) is timed again (best of ``--repeats``). recall@10 is
-         tie-aware: a returned row is a hit if its float64 distance <= the row's exact 10th
-         nearest distance (self excluded, relative tolerance 1e-6), so duplicate vectors count
-         fairly. Exact 10-NN: FAISS IndexFlatL2 search k=30 of every row, re-ranked in float64,
-         and brute force in float64 for the rows where the 30 candidates do not certify the
-         10th distance. Peer: hnswlib (``--hnsw-m`` 16,32, ef_construction ``--hnsw-efc`` 100):
-         build + ``knn_query`` of every row with k=11 and ef in ``--hnsw-ef``, the row itself
-         dropped (or the 11th when the row is not among them), recall measured the same way.
-         Target: ours (build + knn_join) faster than the fastest hnswlib build + query with at
-         least our recall. Checks: shapes, ids in range, -1 only at the end with inf, no self,
-         distinct ids, ascending, distances = float64 (rtol 1e-4); FAISS's own top 10 scores
-         recall 1 (ground-truth cross-check). ``--n`` uses the first n rows.
-
 scale    Self-join of N x D planted rows (default 10,000,000 x 128; also run at 50,000,000 x
          64) fed as chunks (as in planted), in a child process: ``Index.build`` then
          ``idx.join(threshold, count_only=True)``. Reported: build and join time, pairs (the
@@ -77,22 +45,15 @@ scale    Self-join of N x D planted rows (default 10,000,000 x 128; also run at 
          count). ``--verify-pairs`` also runs the join without count_only and checks that it
          yields the same number of pairs, all planted (for small N: it is counted in the RSS).
 
-Smoke runs (each a few seconds to a minute on 2 busy cores):
+Smoke runs:
   python benches/python/bench_index_join.py planted --n 200000 --out /tmp/ij_planted.json
-  python benches/python/bench_index_join.py debian --n 8000 --grid-t1 0.09:7:6,0.075:5:5 \\
-      --grid-t2 0.1:4:10 --repeats 1 --out /tmp/ij_debian.json
-  python benches/python/bench_index_join.py knnjoin --n 3000 --grid 0.15:8:16:2,0.2:10:16:8 \\
-      --hnsw-ef 11,32 --repeats 1 --out /tmp/ij_knnjoin.json
   python benches/python/bench_index_join.py scale --n 200000 --verify-pairs --out /tmp/ij_scale.json
 
 Full runs (one at a time; durations measured on the 2-core machine while other jobs ran):
   python benches/python/bench_index_join.py planted      # ~1-3 min (ours ~15-30 s, FAISS 2,000 rows ~30-60 s)
-  python benches/python/bench_index_join.py debian       # ~2-4 min (FAISS ~10-20 s per threshold)
-  python benches/python/bench_index_join.py knnjoin      # ~5-10 min (each of our sweep points 30-60 s)
   python benches/python/bench_index_join.py scale        # 10M x 128: ~2-6 min, ~7 GB of disk while it runs
   python benches/python/bench_index_join.py scale --n 50000000 --dim 64   # ~8-20 min, ~21 GB of disk
 """
-
 from __future__ import annotations
 
 import argparse
@@ -105,9 +66,7 @@ from typing import Any
 import numpy as np
 
 import common
-from common import Checks, Row, Timing, best_of, check_distances, dir_bytes, fmt_rate, fmt_s, log, remove, run_child
-
-DATA_DIR = Path("/work/shared/data/debian-desc")
+from common import Checks, Row, best_of, check_distances, dir_bytes, fmt_rate, fmt_s, log, remove, run_child
 
 # planted / scale: the issue's suggested parameters. A partner's projection onto a unit vector
 # differs by N(0, 0.05^2): it stays in the row's bucket with probability ~1 - 0.04/1.0 per
@@ -121,20 +80,6 @@ CHUNK_ROWS = 100_000
 MEMORY_BUDGET = "256MB"
 RSS_TARGET_GB = 2.0
 DIST_RTOL = 1e-4  # our reported distances against float64 truth
-RECALL_RTOL = 1e-6  # tie tolerance on the exact 10th-NN distance
-
-# debian sweeps (bucket_length:projections_per_table:tables), cheapest first by a cost model
-# (collision probabilities of unit-vector projections over the data's pair-distance histogram,
-# cost ~ projections x tables + tables + candidates) and checked at full size:
-# 0.3778: 0.09:7:6 recall 0.959 (1.4e7 candidates), 0.075:5:5 0.970, 0.06:5:7 0.958, 0.075:7:8 0.959;
-# 0.7912: about 1e8-2.5e8 candidates whatever the point (random pairs are only ~1.4x farther):
-# 0.1:4:10 0.954, 0.09:4:12 0.954, 0.09:6:28 0.954, 0.125:8:24 0.939.
-GRID_T1 = "0.09:7:6,0.075:5:5,0.06:5:7,0.075:7:8,0.1:12:12"
-GRID_T2 = "0.1:4:10,0.09:4:12,0.09:6:28,0.1:5:16,0.125:8:24"
-# knnjoin (bucket_length:projections:tables:probes): estimated on 1,500 rows; recall@10 0.90
-# needs ~40 s of knn_join here, so the grid is short.
-GRID_KNN = "0.15:8:16:2,0.2:10:16:8,0.15:10:24:4,0.2:12:16:16,0.1:8:16:8"
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -142,21 +87,6 @@ GRID_KNN = "0.15:8:16:2,0.2:10:16:8,0.15:10:24:4,0.2:12:16:16,0.1:8:16:8"
 def eprint(msg: str) -> None:
     """Progress line of a child process (its stdout carries the JSON result)."""
     print(msg, file=sys.stderr, flush=True)
-
-
-def points(s: str, width: int) -> list[tuple[Any, ...]]:
-    """``"a:b:c,..."`` as tuples (first field float, the others int)."""
-    out = []
-    for item in s.split(","):
-        f = item.strip().split(":")
-        if len(f) != width:
-            raise argparse.ArgumentTypeError(f"{item!r}: want {width} fields separated by ':'")
-        out.append((float(f[0]), *(int(x) for x in f[1:])))
-    return out
-
-
-def int_list(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
 
 
 def build(path: Path, vectors: Any, bl: float, k: int, tables: int, seed: int, budget: str = MEMORY_BUDGET) -> Any:
@@ -172,14 +102,6 @@ def build(path: Path, vectors: Any, bl: float, k: int, tables: int, seed: int, b
         memory_budget=budget,
         overwrite=True,
     )
-
-
-def collect(join: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All pairs of a join as three arrays."""
-    parts = list(join)
-    if not parts:
-        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
 
 
 def check_pairs(
@@ -340,6 +262,18 @@ def child_checks(checks: Checks, res: dict[str, Any], n: int, dim: int, threshol
 # --------------------------------------------------------------------------- planted
 
 
+def run_join_child(spec: dict[str, Any], path: Path) -> tuple[dict[str, Any], float, float, int]:
+    """Run ``join_child(spec)`` in a fresh process sampling its RssAnon; delete its index.
+
+    Returns the child's result, its wall seconds, its peak RssAnon (MiB) and the index's bytes.
+    """
+    res, wall, peak, _ = run_child(JOIN_CHILD, [str(common.HERE), json.dumps(spec)], sample_rss=True, pass_stderr=True)
+    assert peak is not None
+    index_bytes = dir_bytes(path)
+    remove(path)
+    return res, wall, peak, index_bytes
+
+
 def cmd_planted(args: argparse.Namespace) -> int:
     import faiss
 
@@ -369,10 +303,7 @@ def cmd_planted(args: argparse.Namespace) -> int:
         f"{args.bucket_length:g}, {args.tables} tables x {args.projections} projections, memory_budget "
         f"{args.memory_budget}) + join(threshold={t:g}); {total_planted:,} planted pairs"
     )
-    res, wall, peak, _ = run_child(JOIN_CHILD, [str(common.HERE), json.dumps(spec)], sample_rss=True, pass_stderr=True)
-    assert peak is not None
-    index_bytes = dir_bytes(path)
-    remove(path)
+    res, wall, peak, index_bytes = run_join_child(spec, path)
     with np.load(sample_path) as z:
         sa, sb, sd = z["a"], z["b"], z["d"].astype(np.float64)
     remove(sample_path)
@@ -512,10 +443,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
         f"bucket_length {args.bucket_length:g}, {args.tables} tables x {args.projections} projections, memory_budget "
         f"{args.memory_budget}) + join(threshold={t:g}, count_only=True); {total_planted:,} planted pairs"
     )
-    res, wall, peak, _ = run_child(JOIN_CHILD, [str(common.HERE), json.dumps(spec)], sample_rss=True, pass_stderr=True)
-    assert peak is not None
-    index_bytes = dir_bytes(path)
-    remove(path)
+    res, wall, peak, index_bytes = run_join_child(spec, path)
     log(f"  index deleted ({index_bytes / 1e9:.2f} GB)")
     child_checks(checks, res, n, dim, t)
     pairs = res["summary"]["pairs"]
@@ -573,326 +501,6 @@ def cmd_scale(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- debian
 
 
-def load_base(n: int | None) -> np.ndarray:
-    B = np.load(DATA_DIR / "base.npy")
-    if n:
-        B = B[:n]
-    return np.ascontiguousarray(B, dtype=np.float32)
-
-
-def exact_pairs(args: argparse.Namespace, B: np.ndarray, t: float) -> tuple[Timing, dict[str, Any]]:
-    """FAISS flat range_search of all rows (timed), then the exact pair count and ties from it."""
-    import faiss
-
-    n = len(B)
-    r2 = (t * (1 + 1e-5)) ** 2
-
-    def run() -> Any:
-        index = faiss.IndexFlatL2(B.shape[1])
-        index.add(B)
-        return index.range_search(B, r2)
-
-    t_faiss, (lims, D, I) = best_of(run, args.faiss_repeats, f"FAISS range_search t={t:g}")
-    qa = np.repeat(np.arange(n, dtype=np.int64), np.diff(lims).astype(np.int64))
-    I = I.astype(np.int64)
-    up = I > qa  # each pair once
-    a, b, d2 = qa[up], I[up], D[up]
-    near = d2 >= (t * (1 - 1e-4)) ** 2  # float32 distances near t: decide them in float64
-    d64 = common.true_distances(B, B, a[near], b[near])
-    below = int((~near).sum()) + int((d64 <= t).sum())
-    ties = int((d64.astype(np.float32) == np.float32(t)).sum())
-    strict = int((~near).sum()) + int((d64 < t).sum())
-    return t_faiss, {"pairs_le_t": below, "pairs_lt_t": strict, "ties_f32": ties, "faiss_rows": int(lims[-1])}
-
-
-def cmd_debian(args: argparse.Namespace) -> int:
-    import faiss
-
-    faiss.omp_set_num_threads(args.threads)
-    env = common.env_info()
-    log(common.env_line(env) + f" | faiss threads {faiss.omp_get_max_threads()}")
-    checks = Checks()
-    B = load_base(args.n)
-    n = len(B)
-    full = n == 28657 and not args.n
-    gt = np.load(DATA_DIR / "join_gt.npz")
-    log(f"data: {DATA_DIR / 'base.npy'} {B.shape} {B.dtype}{'' if full else ' (first rows only: recall against FAISS)'}")
-    tmp: Path = args.tmp_dir
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / "join_debian_idx"
-    grids = {1: points(args.grid_t1, 3), 2: points(args.grid_t2, 3)}
-    rows: list[Row] = []
-    sweeps: dict[str, Any] = {}
-    for gi in args.gt_index:
-        t = float(gt["thresholds_f64"][gi])
-        log(f"\nthreshold {t:g} (join_gt index {gi}):")
-        t_faiss, ex = exact_pairs(args, B, t)
-        if full:
-            want = int(gt["pair_counts"][gi])
-            checks.require(
-                f"t={t:g}: exact pair count (FAISS + float64) == join_gt pair_counts",
-                ex["pairs_le_t"] == want,
-                f"FAISS {ex['pairs_le_t']:,}, gt {want:,}",
-            )
-        else:
-            want = ex["pairs_le_t"]
-        ties = ex["ties_f32"]
-        gt_keys = None
-        if full and f"t{gi}_i" in gt.files:
-            gt_keys = np.sort(gt[f"t{gi}_i"].astype(np.int64) * n + gt[f"t{gi}_j"].astype(np.int64))
-            ties = int((gt[f"t{gi}_dist"] == np.float32(t)).sum())
-        log(
-            f"  FAISS IndexFlatL2 add + range_search: {fmt_s(t_faiss.best)}; exact pairs with dist <= t: {want:,} "
-            f"(dist == t: {ties}); FAISS returned {ex['faiss_rows']:,} rows (both orders, self included)"
-        )
-
-        grid = grids.get(gi) or grids[2]
-        pts: list[dict[str, Any]] = []
-        for bl, k, L in grid:
-            label = f"bl={bl:g} k={k} L={L}"
-            t0 = time.perf_counter()
-            idx = build(path, B, bl, k, L, args.seed)
-            tb = time.perf_counter() - t0
-            j = idx.join(threshold=t)
-            a, b, d = collect(j)
-            tj = time.perf_counter() - t0 - tb
-            rec = len(a) / max(want, 1)
-            check_pairs(checks, f"t={t:g} {label}", B, a, b, d, t)
-            if gt_keys is not None:
-                outside = int((~np.isin(a * n + b, gt_keys)).sum())
-                checks.require(f"t={t:g} {label}: every pair in the gt pair list", outside == 0, f"{outside} not in it")
-            s = j.summary
-            log(
-                f"  ours {label}: build {fmt_s(tb)} + join {fmt_s(tj)} = {fmt_s(tb + tj)} "
-                f"({(tb + tj) / t_faiss.best:.3f} of FAISS); recall {rec:.4f}; {s['candidate_pairs']:,} candidates, "
-                f"largest bucket {s['max_bucket_rows']:,}"
-            )
-            pts.append({"bucket_length": bl, "projections_per_table": k, "tables": L, "build_s": tb, "join_s": tj,
-                        "total_s": tb + tj, "pairs": len(a), "recall": rec, "summary": s})
-            del a, b, d, j, idx
-        reached = [p for p in pts if p["recall"] >= args.target_recall]
-        best = min(reached, key=lambda p: p["total_s"]) if reached else max(pts, key=lambda p: p["recall"])
-        bl, k, L = best["bucket_length"], best["projections_per_table"], best["tables"]
-        label = f"bl={bl:g} k={k} L={L}"
-
-        def run_ours() -> int:
-            idx = build(path, B, bl, k, L, args.seed)
-            return len(collect(idx.join(threshold=t))[0])
-
-        t_ours, npairs = best_of(run_ours, args.repeats, f"ours {label} build + join")
-        remove(path)
-        rec = npairs / max(want, 1)
-        rec_strict = npairs / max(want - ties, 1)
-        sweeps[f"{t:g}"] = {"points": pts, "chosen": best, "faiss": t_faiss.as_dict(), "exact": ex, "gt_pairs": want, "ties": ties}
-        rows.append(
-            Row(
-                benchmark=f"debian-desc self-join {n:,}×{B.shape[1]}, t={t:g}: ours build + join vs FAISS flat range_search",
-                ours=f"{fmt_s(t_ours.best)} ({label}), recall {rec:.4f} ({npairs:,}/{want:,})",
-                peer=f"FAISS exact {fmt_s(t_faiss.best)}",
-                ratio=t_ours.best / t_faiss.best if rec >= args.target_recall else float("inf"),
-                ratio_def=f"ours/peer time at recall ≥ {args.target_recall:g}",
-                op="<=",
-                target=0.1,
-                details={"threshold": t, "ours": t_ours.as_dict(), "faiss": t_faiss.as_dict(), "params": {"bucket_length": bl,
-                         "projections_per_table": k, "num_hash_tables": L, "seed": args.seed}, "pairs": npairs, "gt_pairs": want,
-                         "recall": rec, "recall_vs_strict": rec_strict, "ties_at_t": ties, "time_ratio": t_ours.best / t_faiss.best},
-            )
-        )
-    return common.finish("index_join_debian", args, rows, checks, env, {"params": params_doc(args), "sweeps": sweeps})
-
-
-# --------------------------------------------------------------------------- knnjoin
-
-
-def exact_tenth(B: np.ndarray, threads: int, k: int = 10, cand: int = 30) -> tuple[Timing, np.ndarray, np.ndarray]:
-    """Each row's exact k-th nearest distance (float64, self excluded) and the FAISS top-k ids."""
-    import faiss
-
-    n = len(B)
-    cand = min(cand, n)
-
-    def run() -> Any:
-        index = faiss.IndexFlatL2(B.shape[1])
-        index.add(B)
-        return index.search(B, cand)
-
-    t, (D, I) = best_of(run, 1, f"FAISS IndexFlatL2 search k={cand}")
-    I = I.astype(np.int64)
-    rows = np.repeat(np.arange(n, dtype=np.int64), cand)
-    dd = common.true_distances(B, B, rows, I.reshape(-1)).reshape(n, cand)
-    dd[I == np.arange(n)[:, None]] = np.inf
-    order = np.argsort(dd, axis=1, kind="stable")
-    tenth = np.take_along_axis(dd, order, axis=1)[:, k - 1]
-    top = np.take_along_axis(I, order, axis=1)[:, :k]
-    # certified when the last candidate's (float32) distance is clearly above the k-th: else brute force
-    unsure = np.nonzero(np.sqrt(np.maximum(D[:, -1].astype(np.float64), 0)) <= tenth + 1e-4)[0] if cand < n else np.empty(0, np.int64)
-    Bd = B.astype(np.float64)
-    for r in unsure:
-        diff = Bd - Bd[r]
-        d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-        d[r] = np.inf
-        o = np.argsort(d, kind="stable")[:k]
-        tenth[r], top[r] = d[o[-1]], o
-    log(f"  exact {k}-th distances: {n - len(unsure):,} rows certified by the {cand} FAISS candidates, {len(unsure):,} by float64 brute force")
-    return t, tenth, top
-
-
-def knn_recall(B: np.ndarray, tenth: np.ndarray, ids: np.ndarray, k: int = 10) -> float:
-    """Tie-aware recall@k: a distinct id (not the row itself) is a hit if its float64 distance <= the k-th."""
-    n = len(B)
-    s = np.sort(ids[:, :k], axis=1)
-    keep = (s >= 0) & (s < n) & (s != np.arange(n)[:, None])
-    keep[:, 1:] &= s[:, 1:] != s[:, :-1]
-    r, c = np.nonzero(keep)
-    d = common.true_distances(B, B, r, s[r, c])
-    return float((d <= tenth[r] * (1 + RECALL_RTOL)).sum()) / (k * n)
-
-
-def check_knn(checks: Checks, label: str, B: np.ndarray, ids: Any, dist: Any, k: int = 10) -> None:
-    n = len(B)
-    ok = checks.require(
-        f"{label}: shape and dtypes",
-        isinstance(ids, np.ndarray) and isinstance(dist, np.ndarray) and ids.shape == (n, k) and dist.shape == (n, k)
-        and ids.dtype == np.int64 and dist.dtype == np.float32,
-        f"ids {getattr(ids, 'dtype', None)} {getattr(ids, 'shape', None)}, dist {getattr(dist, 'dtype', None)} {getattr(dist, 'shape', None)}",
-    )
-    if not ok:
-        return
-    valid = ids >= 0
-    in_range = bool(np.all(ids[valid] < n)) and bool(np.all(ids >= -1))
-    checks.require(f"{label}: ids in [0, n) or -1", in_range, f"min {ids.min()}, max {ids.max()}")
-    pad_ok = bool(np.all(np.isinf(dist[~valid]))) and bool(np.all(valid[:, :-1] | ~valid[:, 1:]))
-    checks.require(f"{label}: -1 only at the end, with distance inf", pad_ok)
-    selfs = int((ids == np.arange(n)[:, None]).sum())
-    checks.require(f"{label}: no row is its own neighbour", selfs == 0, f"{selfs} rows")
-    s = np.sort(np.where(valid, ids, -1 - np.arange(k)), axis=1)
-    dups = int((s[:, 1:] == s[:, :-1]).sum())
-    checks.require(f"{label}: distinct ids per row", dups == 0, f"{dups} duplicates")
-    asc = bool(np.all(np.diff(np.where(valid, dist, np.inf).astype(np.float64), axis=1) >= 0))
-    checks.require(f"{label}: distances ascending", asc)
-    if in_range:
-        r, c = np.nonzero(valid)
-        check_distances(checks, f"{label}: distances = float64 (rtol {DIST_RTOL:g})", B, B, r, ids[r, c], dist[r, c].astype(np.float64), rtol=DIST_RTOL)
-
-
-def hnsw_drop_self(labels: np.ndarray, k: int = 10) -> np.ndarray:
-    """k=k+1 answers without the row itself (or without the last one when the row is absent)."""
-    n = len(labels)
-    labels = labels.astype(np.int64)
-    is_self = labels == np.arange(n)[:, None]
-    keep = ~is_self
-    keep[~is_self.any(axis=1), -1] = False
-    keep &= np.cumsum(keep, axis=1) <= k  # the row twice (never in hnswlib): still k per row
-    return labels[keep].reshape(n, k)
-
-
-def cmd_knnjoin(args: argparse.Namespace) -> int:
-    import faiss
-    import hnswlib
-
-    faiss.omp_set_num_threads(args.threads)
-    env = common.env_info()
-    env["hnswlib"] = common._version("hnswlib")
-    log(common.env_line(env) + f" | hnswlib {env['hnswlib']} | faiss/hnswlib threads {args.threads}")
-    checks = Checks()
-    B = load_base(args.n)
-    n = len(B)
-    log(f"data: {DATA_DIR / 'base.npy'} {B.shape} {B.dtype}")
-    t_exact, tenth, top = exact_tenth(B, args.threads)
-    r_exact = knn_recall(B, tenth, top)
-    checks.require("ground truth: the exact top 10 score recall 1 under the tie rule", r_exact == 1.0, f"recall {r_exact}")
-    log(f"  FAISS exact search k=30 of every row: {fmt_s(t_exact.best)} (untimed re-rank)")
-
-    tmp: Path = args.tmp_dir
-    tmp.mkdir(parents=True, exist_ok=True)
-    path = tmp / "join_knn_idx"
-    pts: list[dict[str, Any]] = []
-    by_params: dict[tuple[float, int, int], list[int]] = {}
-    for bl, k, L, probes in points(args.grid, 4):
-        by_params.setdefault((bl, k, L), []).append(probes)
-    for (bl, k, L), probe_list in by_params.items():
-        t0 = time.perf_counter()
-        idx = build(path, B, bl, k, L, args.seed)
-        tb = time.perf_counter() - t0
-        for probes in probe_list:
-            label = f"bl={bl:g} k={k} L={L} probes={probes}"
-            t0 = time.perf_counter()
-            ids, dist = idx.knn_join(k=10, probes=probes)
-            tq = time.perf_counter() - t0
-            check_knn(checks, f"ours {label}", B, ids, dist)
-            rec = knn_recall(B, tenth, ids)
-            log(f"  ours {label}: build {fmt_s(tb)} + knn_join {fmt_s(tq)} = {fmt_s(tb + tq)}; recall@10 {rec:.4f}")
-            pts.append({"bucket_length": bl, "projections_per_table": k, "tables": L, "probes": probes,
-                        "build_s": tb, "knn_join_s": tq, "total_s": tb + tq, "recall": rec})
-        del idx
-    reached = [p for p in pts if p["recall"] >= args.target_recall]
-    best = min(reached, key=lambda p: p["total_s"]) if reached else max(pts, key=lambda p: p["recall"])
-    bl, k, L, probes = best["bucket_length"], best["projections_per_table"], best["tables"], best["probes"]
-    label = f"bl={bl:g} k={k} L={L} probes={probes}"
-
-    def run_ours() -> Any:
-        return build(path, B, bl, k, L, args.seed).knn_join(k=10, probes=probes)
-
-    t_ours, (ids, _) = best_of(run_ours, args.repeats, f"ours {label} build + knn_join")
-    remove(path)
-    r_ours = knn_recall(B, tenth, ids)
-
-    # ---- hnswlib
-    log(f"hnswlib {env['hnswlib']}: ef_construction {args.hnsw_efc}, {args.threads} threads, knn_query k=11 of every row:")
-    hpts: list[dict[str, Any]] = []
-    for M in args.hnsw_m:
-
-        def hbuild() -> Any:
-            h = hnswlib.Index(space="l2", dim=B.shape[1])
-            h.init_index(max_elements=n, M=M, ef_construction=args.hnsw_efc, random_seed=100)
-            h.add_items(B, np.arange(n), num_threads=args.threads)
-            return h
-
-        t_hb, h = best_of(hbuild, args.hnsw_build_repeats)
-        for ef in args.hnsw_ef:
-            h.set_ef(max(ef, 11))
-            t_hq, (labels, _) = best_of(lambda: h.knn_query(B, k=11, num_threads=args.threads), args.repeats)
-            rec = knn_recall(B, tenth, hnsw_drop_self(labels))
-            hb, hq = t_hb.best, t_hq.best
-            log(f"  hnswlib M={M} ef={ef}: build {fmt_s(hb)} + query {fmt_s(hq)} = {fmt_s(hb + hq)}; recall@10 {rec:.4f}")
-            hpts.append({"M": M, "ef_construction": args.hnsw_efc, "ef": ef, "build_s": hb, "query_s": hq,
-                         "total_s": hb + hq, "recall": rec, "build": t_hb.as_dict(), "query": t_hq.as_dict()})
-        del h
-    h_reach = [p for p in hpts if p["recall"] >= r_ours]
-    hbest = min(h_reach, key=lambda p: p["total_s"]) if h_reach else max(hpts, key=lambda p: p["recall"])
-    h_at_target = [p for p in hpts if p["recall"] >= args.target_recall]
-    hbest_target = min(h_at_target, key=lambda p: p["total_s"]) if h_at_target else None
-    hlabel = f"M={hbest['M']} ef={hbest['ef']}"
-    rows = [
-        Row(
-            benchmark=f"debian-desc k-NN join {n:,}×{B.shape[1]}, k=10: ours build + knn_join vs hnswlib build + query",
-            ours=f"{fmt_s(t_ours.best)} ({label}), recall@10 {r_ours:.4f}",
-            peer=f"hnswlib {hlabel}: {fmt_s(hbest['total_s'])} (build {fmt_s(hbest['build_s'])}), recall@10 {hbest['recall']:.4f}"
-            + (f"; at ≥ {args.target_recall:g}: M={hbest_target['M']} ef={hbest_target['ef']} {fmt_s(hbest_target['total_s'])}"
-               if hbest_target else ""),
-            ratio=t_ours.best / hbest["total_s"],
-            ratio_def="ours/peer time at ≥ our recall",
-            op="<=",
-            target=1.0,
-            details={"ours": t_ours.as_dict(), "ours_params": best, "ours_recall": r_ours, "hnsw_best": hbest,
-                     "hnsw_best_at_target": hbest_target, "faiss_exact_search": t_exact.as_dict()},
-        ),
-        Row(
-            benchmark=f"debian-desc k-NN join {n:,}: our recall@10 (tie-aware)",
-            ours=f"{r_ours:.4f} ({label})",
-            peer=f"hnswlib {hlabel}: {hbest['recall']:.4f}",
-            ratio=r_ours,
-            ratio_def="ours recall@10",
-            op=">=",
-            target=args.target_recall,
-        ),
-    ]
-    return common.finish("index_join_knnjoin", args, rows, checks, env,
-                         {"params": params_doc(args), "ours_points": pts, "hnsw_points": hpts})
-
-
-# --------------------------------------------------------------------------- main
-
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -909,37 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     add_planted_args(sp, n=10_000_000, name="index_join_scale")
     sp.add_argument("--verify-pairs", action="store_true", help="also iterate the join and check the count (small N)")
 
-    def add_real(sp: argparse.ArgumentParser, name: str, repeats: int) -> None:
-        sp.add_argument("--n", type=int, default=0, help="use the first n base rows (default: all)")
-        sp.add_argument("--seed", type=int, default=common.DEFAULT_MODEL_SEED, help="model seed")
-        sp.add_argument("--repeats", type=int, default=repeats, help="best of N for the chosen point")
-        sp.add_argument("--threads", type=int, default=2, help="FAISS / hnswlib threads")
-        sp.add_argument("--tmp-dir", type=Path, default=common.TMP_DIR)
-        sp.add_argument("--out", type=Path, default=common.OUT_DIR / f"{name}.json")
-
-    sp = sub.add_parser("debian", help="self-join of debian-desc at two thresholds vs FAISS range_search")
-    add_real(sp, "index_join_debian", 3)
-    sp.add_argument("--gt-index", type=int_list, default=[1, 2], help="join_gt.npz thresholds to run (1: 0.3778, 2: 0.7912)")
-    sp.add_argument("--grid-t1", default=GRID_T1, help="bucket_length:projections:tables points for thresholds[1]")
-    sp.add_argument("--grid-t2", default=GRID_T2, help="... for thresholds[2] (and any other)")
-    sp.add_argument("--target-recall", type=float, default=0.95)
-    sp.add_argument("--faiss-repeats", type=int, default=1)
-
-    sp = sub.add_parser("knnjoin", help="knn_join k=10 of debian-desc vs hnswlib")
-    add_real(sp, "index_join_knnjoin", 1)
-    sp.add_argument("--grid", default=GRID_KNN, help="bucket_length:projections:tables:probes points")
-    sp.add_argument("--target-recall", type=float, default=0.90)
-    sp.add_argument("--hnsw-m", type=int_list, default=[16, 32])
-    sp.add_argument("--hnsw-efc", type=int, default=100, help="hnswlib ef_construction")
-    sp.add_argument("--hnsw-ef", type=int_list, default=[11, 16, 24, 32, 48, 64])
-    sp.add_argument("--hnsw-build-repeats", type=int, default=1)
-
     args = p.parse_args(argv)
     if args.cmd == "scale" and args.out == common.OUT_DIR / "index_join_scale.json":
         args.out = common.OUT_DIR / f"index_join_scale_{args.n}x{args.dim}.json"
     if args.cmd in ("planted", "scale") and args.chunk_rows % 2:
         p.error("--chunk-rows must be even")
-    commands = {"planted": cmd_planted, "scale": cmd_scale, "debian": cmd_debian, "knnjoin": cmd_knnjoin}
+    commands = {"planted": cmd_planted, "scale": cmd_scale}
     return commands[args.cmd](args)
 
 

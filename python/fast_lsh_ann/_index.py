@@ -11,12 +11,12 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 
-from . import _inputs
+from . import _inputs, _parquet
 from ._model import _check_params
 from ._native import Index as _NativeIndex
 from ._native import IndexWriter as _NativeWriter
@@ -211,8 +211,6 @@ class Index:
         if count_only:
             join._count()
         elif out is not None:
-            from . import _parquet
-
             with _parquet.ParquetSink(out, _parquet.pair_schema(), overwrite=overwrite) as sink:
                 for ids_a, ids_b, dist in join:
                     sink.write({"id_a": ids_a, "id_b": ids_b, "distance": dist})
@@ -260,45 +258,36 @@ class Index:
         if other is not None and not isinstance(other, Index):
             raise TypeError(f"other must be an Index or None, got {type(other).__name__}")
         native_other = None if other is None else other._native
-        n = len(self)
+        chunks = self._knn_join_chunks(native_other, k, probes, chunk_rows, progress)
+        if out is None:
+            parts = list(chunks)
+            if not parts:
+                return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
+            return np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts])
+        with _parquet.ParquetSink(out, _parquet.knn_schema(k), overwrite=overwrite) as sink:
+            for start, end, ids, dist in chunks:
+                sink.write(
+                    {
+                        "id": self._native.external_ids(start, end),
+                        "neighbors": _parquet.fixed_lists(ids, k),
+                        "distances": _parquet.fixed_lists(dist, k),
+                    }
+                )
+        return None
+
+    def _knn_join_chunks(
+        self, native_other: _NativeIndex | None, k: int, probes: int, chunk_rows: int, progress: bool
+    ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+        """``(start, end, ids, dist)`` of the k-NN join, chunk by chunk (GIL released in each)."""
         bar = _Progress(progress, "k-NN join", " rows")
-        ids_parts: list[np.ndarray] = []
-        dist_parts: list[np.ndarray] = []
-        sink = None
         try:
-            if out is not None:
-                from . import _parquet
-
-                sink = _parquet.ParquetSink(out, _parquet.knn_schema(k), overwrite=overwrite)
-            for start in range(0, n, chunk_rows):
-                end = min(n, start + chunk_rows)
+            for start in range(0, len(self), chunk_rows):
+                end = min(len(self), start + chunk_rows)
                 ids, dist = self._native.knn_join(native_other, start, end, k, probes)
-                if sink is not None:
-                    from . import _parquet
-
-                    sink.write(
-                        {
-                            "id": self._native.external_ids(start, end),
-                            "neighbors": _parquet.fixed_lists(ids, k),
-                            "distances": _parquet.fixed_lists(dist, k),
-                        }
-                    )
-                else:
-                    ids_parts.append(ids)
-                    dist_parts.append(dist)
                 bar.update(end - start)
-            if sink is not None:
-                sink.commit()
-                return None
-        except BaseException:
-            if sink is not None:
-                sink.abort()
-            raise
+                yield start, end, ids, dist
         finally:
             bar.close()
-        if not ids_parts:
-            return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
-        return np.concatenate(ids_parts), np.concatenate(dist_parts)
 
     def __repr__(self) -> str:
         return f"Index({self._path!r}, rows={len(self)}, dim={self.dim}, params={self.params})"

@@ -79,6 +79,11 @@ impl MemoryTables {
         self.vectors.len() / self.dim
     }
 
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
         self.vectors.is_empty()
@@ -203,7 +208,7 @@ impl Stats {
     }
 }
 
-/// Every `step`-th row of `rows`, `cap` of them.
+/// `cap` rows of `rows`, evenly spaced (deterministic).
 fn sample(rows: &[u32], cap: usize) -> Vec<u32> {
     (0..cap).map(|i| rows[i * rows.len() / cap]).collect()
 }
@@ -305,27 +310,18 @@ pub fn join(
                     tb.members(j)?
                 };
                 let rows = (ra.len() + if symmetric { 0 } else { rb.len() }) as u64;
-                let capped = options
-                    .max_bucket_rows
-                    .is_some_and(|m| ra.len() > m || rb.len() > m);
-                let (sa, sb);
-                let (ga, gb) = match options.max_bucket_rows {
-                    Some(m) if capped => {
-                        sa = if ra.len() > m {
-                            sample(ra, m)
-                        } else {
-                            ra.to_vec()
-                        };
-                        sb = if symmetric {
-                            sa.clone()
-                        } else if rb.len() > m {
-                            sample(rb, m)
-                        } else {
-                            rb.to_vec()
-                        };
-                        (&sa[..], &sb[..])
-                    }
-                    _ => (ra, rb),
+                let cap = |rows: &[u32]| match options.max_bucket_rows {
+                    Some(m) if rows.len() > m => Some(sample(rows, m)),
+                    _ => None,
+                };
+                let sampled_a = cap(ra);
+                let sampled_b = if symmetric { None } else { cap(rb) };
+                let capped = sampled_a.is_some() || sampled_b.is_some();
+                let ga = sampled_a.as_deref().unwrap_or(ra);
+                let gb = if symmetric {
+                    ga
+                } else {
+                    sampled_b.as_deref().unwrap_or(rb)
                 };
                 stats.add(rows, pairing.pair_count(ra.len(), rb.len()), capped);
                 join_group(pairing, ga, gb, options.threshold, &accept, &send);

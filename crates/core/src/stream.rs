@@ -72,12 +72,11 @@ impl PairStream {
             index.check_compatible(o)?;
         }
         if let Other::Memory(m, _) = &other
-            && !m.is_empty()
-            && m.side()?.vectors.dim() != index.params().dim
+            && m.dim() != index.params().dim
         {
             return Err(crate::error::ErrorKind::DimensionMismatch {
                 expected: index.params().dim,
-                got: m.side()?.vectors.dim(),
+                got: m.dim(),
             }
             .into());
         }

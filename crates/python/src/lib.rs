@@ -33,14 +33,17 @@ enum Matrix<'py> {
     F64(PyReadonlyArray2<'py, f64>),
 }
 
+/// Matrices borrowed as (values, dimension).
+type Borrowed<'a, T> = Vec<(&'a [T], usize)>;
+
 /// Both sides of a call, borrowed as slices of one element type.
 enum Slices<'a> {
-    F32(Vec<(&'a [f32], usize)>),
-    F64(Vec<(&'a [f64], usize)>),
+    F32(Borrowed<'a, f32>),
+    F64(Borrowed<'a, f64>),
 }
 
 /// Borrow every matrix as a slice; they must share one dtype and be C-contiguous.
-fn slices<'a>(matrices: &'a [&'a Matrix<'_>]) -> PyResult<Slices<'a>> {
+fn slices<'a, 'py: 'a>(matrices: &'a [&'a Matrix<'py>]) -> PyResult<Slices<'a>> {
     fn one<'a, T: numpy::Element>(m: &'a PyReadonlyArray2<'_, T>) -> PyResult<(&'a [T], usize)> {
         let dim = m.shape()[1];
         let data = m
@@ -48,25 +51,25 @@ fn slices<'a>(matrices: &'a [&'a Matrix<'_>]) -> PyResult<Slices<'a>> {
             .map_err(|_| PyValueError::new_err("internal: matrix is not C-contiguous"))?;
         Ok((data, dim))
     }
-    if matrices.iter().all(|m| matches!(m, Matrix::F32(_))) {
-        let v = matrices.iter().map(|m| {
-            if let Matrix::F32(a) = m {
-                one(a)
-            } else {
-                unreachable!()
-            }
-        });
-        return Ok(Slices::F32(v.collect::<PyResult<_>>()?));
+    /// Every matrix as a `T` slice, or `None` if one of them has another dtype.
+    fn all<'a, 'py: 'a, T: numpy::Element>(
+        matrices: &'a [&'a Matrix<'py>],
+        pick: impl Fn(&'a Matrix<'py>) -> Option<&'a PyReadonlyArray2<'py, T>>,
+    ) -> Option<PyResult<Borrowed<'a, T>>> {
+        let arrays: Option<Vec<_>> = matrices.iter().map(|m| pick(m)).collect();
+        arrays.map(|a| a.into_iter().map(one).collect())
     }
-    if matrices.iter().all(|m| matches!(m, Matrix::F64(_))) {
-        let v = matrices.iter().map(|m| {
-            if let Matrix::F64(a) = m {
-                one(a)
-            } else {
-                unreachable!()
-            }
-        });
-        return Ok(Slices::F64(v.collect::<PyResult<_>>()?));
+    if let Some(v) = all(matrices, |m| match m {
+        Matrix::F32(a) => Some(a),
+        Matrix::F64(_) => None,
+    }) {
+        return Ok(Slices::F32(v?));
+    }
+    if let Some(v) = all(matrices, |m| match m {
+        Matrix::F64(a) => Some(a),
+        Matrix::F32(_) => None,
+    }) {
+        return Ok(Slices::F64(v?));
     }
     Err(PyTypeError::new_err(
         "internal: matrices of one call must share a dtype",
