@@ -72,6 +72,7 @@ class Index:
         num_hash_tables: int,
         seed: int = 42,
         projections_per_table: int = 1,
+        sketch_bits: int = 0,
         ids: Any = None,
         memory_budget: int | str = "1GB",
         progress: bool = False,
@@ -81,13 +82,19 @@ class Index:
 
         ``projections_per_table=k`` buckets by ``k`` projections at once (AND-amplification;
         ``k=1`` is Spark's scheme and gives Spark's hashes). ``ids``: optional int64 external
-        ids, one per row (default: row numbers). ``memory_budget`` bounds the sort buffers
+        ids, one per row (default: row numbers). ``sketch_bits`` (a multiple of 64, e.g.
+        256 or 512; 0 for none) stores a sign sketch of every row: :meth:`knn` then ranks
+        candidates by Hamming distance and measures only the nearest few exactly, which
+        is what makes coarse buckets (many candidates, high recall) fast on embeddings
+        that buckets alone separate poorly. ``memory_budget`` bounds the sort buffers
         (bytes, or a string like ``"256MB"``); what does not fit is spilled to compressed
         runs and merged. Refuses an existing ``path`` unless ``overwrite``. Vectors are
         stored as float32.
         """
         bl, tables, seed = _check_params(bucket_length, num_hash_tables, seed)
         k = _inputs.positive_int(projections_per_table, "projections_per_table")
+        if isinstance(sketch_bits, bool) or not isinstance(sketch_bits, (int, np.integer)) or sketch_bits < 0:
+            raise ValueError(f"sketch_bits must be an integer >= 0, got {sketch_bits!r}")
         budget = _parse_bytes(memory_budget)
         path = os.fspath(path)
         id_array = None if ids is None else np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
@@ -97,7 +104,7 @@ class Index:
             for chunk in _chunks(vectors):
                 arr = _inputs.matrix(chunk, "vectors")
                 if writer is None:
-                    writer = _NativeWriter(path, arr.shape[1], bl, tables, k, seed, budget, bool(overwrite))
+                    writer = _NativeWriter(path, arr.shape[1], bl, tables, k, seed, int(sketch_bits), budget, bool(overwrite))
                 start = writer.rows()
                 chunk_ids = None
                 if id_array is not None:
@@ -137,27 +144,32 @@ class Index:
     @property
     def params(self) -> dict[str, Any]:
         """The build parameters, accepted by :meth:`build` as they are."""
-        dim, bl, tables, k, seed = self._native.params()
-        return {"bucket_length": bl, "num_hash_tables": tables, "projections_per_table": k, "seed": seed}
+        dim, bl, tables, k, seed, sketch_bits = self._native.params()
+        return {"bucket_length": bl, "num_hash_tables": tables, "projections_per_table": k, "seed": seed, "sketch_bits": sketch_bits}
 
     @property
     def path(self) -> str:
         """The index directory."""
         return self._path
 
-    def knn(self, queries: Any, k: int = 10, probes: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    def knn(self, queries: Any, k: int = 10, probes: int = 0, *, rerank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest rows to each query among those sharing a bucket with it in some
         table, visiting ``probes`` extra buckets per table (query-directed multi-probe).
+
+        On an index built with ``sketch_bits``, only the ``rerank`` candidates nearest in
+        Hamming distance get an exact distance (default ``20 * k``; more is slower and
+        more accurate). Without sketches every candidate does, and ``rerank`` is refused.
 
         Returns ``(ids, distances)``: int64 and float32 arrays of shape ``(q, k)``, nearest
         first; slots beyond what was found hold id -1 and distance inf.
         """
         k = _inputs.positive_int(k, "k")
         probes = _check_probes(probes)
+        rerank = _check_rerank(rerank)
         arr = _inputs.matrix(queries, "queries", self.dim) if np.ndim(queries) != 1 else _inputs.vector(queries, "queries", self.dim)
         if arr.shape[0] == 0:
             return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
-        return self._native.knn(arr, k, probes)
+        return self._native.knn(arr, k, probes, rerank)
 
     def verify(self) -> None:
         """Read every file and check its checksum; raises ``CorruptIndexError``."""
@@ -238,6 +250,7 @@ class Index:
         k: int = 10,
         *,
         probes: int = 0,
+        rerank: int | None = None,
         out: str | os.PathLike[str] | None = None,
         overwrite: bool = False,
         progress: bool = False,
@@ -247,18 +260,20 @@ class Index:
         itself, the row excluded, when ``None``) among those sharing a bucket with it.
 
         Returns ``(ids, dist)`` of shape ``(len(self), k)`` as :meth:`knn` does (row ``r`` of
-        them answers this index's row ``r``). With ``out=`` the answers are written to
+        them answers this index's row ``r``); ``probes`` and ``rerank`` as in :meth:`knn`.
+        With ``out=`` the answers are written to
         Parquet in chunks instead (columns ``id``, ``neighbors``, ``distances``; published
         when complete) and ``None`` is returned, so memory stays at one chunk. Runs chunk
         by chunk with the GIL released; Ctrl-C stops it between chunks.
         """
         k = _inputs.positive_int(k, "k")
         probes = _check_probes(probes)
+        rerank = _check_rerank(rerank)
         chunk_rows = _inputs.positive_int(chunk_rows, "chunk_rows")
         if other is not None and not isinstance(other, Index):
             raise TypeError(f"other must be an Index or None, got {type(other).__name__}")
         native_other = None if other is None else other._native
-        chunks = self._knn_join_chunks(native_other, k, probes, chunk_rows, progress)
+        chunks = self._knn_join_chunks(native_other, k, (probes, rerank), chunk_rows, progress)
         if out is None:
             parts = list(chunks)
             if not parts:
@@ -276,14 +291,14 @@ class Index:
         return None
 
     def _knn_join_chunks(
-        self, native_other: _NativeIndex | None, k: int, probes: int, chunk_rows: int, progress: bool
+        self, native_other: _NativeIndex | None, k: int, search: tuple[int, int | None], chunk_rows: int, progress: bool
     ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         """``(start, end, ids, dist)`` of the k-NN join, chunk by chunk (GIL released in each)."""
         bar = _Progress(progress, "k-NN join", " rows")
         try:
             for start in range(0, len(self), chunk_rows):
                 end = min(len(self), start + chunk_rows)
-                ids, dist = self._native.knn_join(native_other, start, end, k, probes)
+                ids, dist = self._native.knn_join(native_other, start, end, k, *search)
                 bar.update(end - start)
                 yield start, end, ids, dist
         finally:
@@ -291,6 +306,10 @@ class Index:
 
     def __repr__(self) -> str:
         return f"Index({self._path!r}, rows={len(self)}, dim={self.dim}, params={self.params})"
+
+
+def _check_rerank(rerank: Any) -> int | None:
+    return None if rerank is None else _inputs.positive_int(rerank, "rerank")
 
 
 def _check_probes(probes: Any) -> int:

@@ -1,11 +1,14 @@
 //! Runtime CPU-feature dispatch: wheels must run on any x86-64, so hot kernels are compiled
-//! twice (portable, and AVX2+FMA) and the CPU picks at run time. No `target-cpu=native`.
+//! twice (portable, and AVX2+FMA+POPCNT) and the CPU picks at run time. No `target-cpu=native`.
 
-/// True when this CPU has AVX2 and FMA (checked once by std, then a cached load).
+/// True when this CPU has AVX2, FMA and POPCNT (every AVX2 CPU has POPCNT; checked once by
+/// std, then a cached load).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub(crate) fn has_avx2_fma() -> bool {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("popcnt")
 }
 
 /// Define a function whose body is compiled twice: once for AVX2+FMA (used when the CPU has
@@ -19,13 +22,13 @@ macro_rules! multiversion {
             fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2,fma")]
+                #[target_feature(enable = "avx2,fma,popcnt")]
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 if $crate::cpu::has_avx2_fma() {
-                    // SAFETY: `avx2` only differs from `body` in being compiled for AVX2 and
-                    // FMA, and the line above checked that this CPU executes both.
+                    // SAFETY: `avx2` only differs from `body` in being compiled for AVX2, FMA
+                    // and POPCNT, and the line above checked that this CPU executes all three.
                     return unsafe { avx2($($arg),*) };
                 }
             }

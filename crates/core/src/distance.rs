@@ -60,6 +60,24 @@ crate::cpu::multiversion! {
     }
 }
 
+/// Ask the CPU to start loading `values` into cache (a hint: no effect on results), so a
+/// loop over scattered rows can fetch the next row while it computes on this one.
+#[inline]
+pub(crate) fn prefetch<T>(values: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        let bytes = std::mem::size_of_val(values);
+        let start = values.as_ptr().cast::<i8>();
+        for offset in (0..bytes).step_by(64) {
+            // SAFETY: SSE is part of the x86-64 baseline, so every CPU this code runs on
+            // has the instruction; a prefetch never faults and never reads memory into the
+            // program, and the address is inside (or one line past the start of) `values`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
+        }
+    }
+}
+
 /// Relative error bound of [`quick_sqdist`] against [`spark_sqdist`] for vectors of `dim`
 /// values: both are sums of the same `dim` non-negative terms in `f64`, each within
 /// `dim` ulps of the true sum (and `f64` differences of `f64` inputs add one more); we

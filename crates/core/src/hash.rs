@@ -105,25 +105,47 @@ fn spark_dots_avx2<const G: usize>(units: [&[f64]; G], x: &[f64]) -> [f64; G] {
     })
 }
 
+/// `out[t] = spark_dot(u_t, x)` for every unit vector `u_t` in `unit`, four at a time.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dots_avx2(unit: &[f64], x: &[f64], out: &mut [f64]) {
+    let dim = x.len();
+    let u = |t: usize| &unit[t * dim..(t + 1) * dim];
+    let mut t = 0;
+    while t + 4 <= out.len() {
+        out[t..t + 4].copy_from_slice(&spark_dots_avx2([u(t), u(t + 1), u(t + 2), u(t + 3)], x));
+        t += 4;
+    }
+    while t < out.len() {
+        out[t] = spark_dots_avx2([u(t)], x)[0];
+        t += 1;
+    }
+}
+
 /// [`project_portable`] on AVX2+FMA, four tables at a time.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn project_block_avx2(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mut [i64]) {
     let tables = unit.len() / dim;
-    let u = |t: usize| &unit[t * dim..(t + 1) * dim];
+    let mut dots = vec![0.0f64; tables];
     for (x, hashes) in rows.chunks_exact(dim).zip(out.chunks_exact_mut(tables)) {
-        let mut t = 0;
-        while t + 4 <= tables {
-            let dots = spark_dots_avx2([u(t), u(t + 1), u(t + 2), u(t + 3)], x);
-            for (h, d) in hashes[t..t + 4].iter_mut().zip(dots) {
-                *h = (alpha * d).floor() as i64;
-            }
-            t += 4;
+        dots_avx2(unit, x, &mut dots);
+        for (h, d) in hashes.iter_mut().zip(&dots) {
+            *h = (alpha * d).floor() as i64;
         }
-        while t < tables {
-            hashes[t] = (alpha * spark_dots_avx2([u(t)], x)[0]).floor() as i64;
-            t += 1;
-        }
+    }
+}
+
+/// `out[t] = spark_dot(u_t, x)` for every unit vector, on the fastest kernel this CPU runs
+/// (the same bits either way).
+fn dots_row(unit: &[f64], x: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::cpu::has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { dots_avx2(unit, x, out) };
+    }
+    for (u, o) in unit.chunks_exact(x.len()).zip(out.iter_mut()) {
+        *o = spark_dot(u, x);
     }
 }
 
@@ -189,10 +211,10 @@ impl BrpHasher {
     /// its buckets' boundaries.
     pub fn scaled_projections<T: Element>(&self, x: &[T]) -> Vec<f64> {
         let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
-        self.unit
-            .chunks_exact(self.params.dim)
-            .map(|u| self.alpha * spark_dot(u, &wide))
-            .collect()
+        let mut dots = vec![0.0f64; self.params.num_hash_tables];
+        dots_row(&self.unit, &wide, &mut dots);
+        dots.iter_mut().for_each(|d| *d *= self.alpha);
+        dots
     }
 
     /// The parameters this hasher was built from.

@@ -1,13 +1,14 @@
 //! An index directory opened for queries: every segment is mmap'd and its frame checked,
 //! so opening costs the same whatever the index's size; [`Index::verify`] reads every byte.
 
-use crate::distance::quick_sqdist_f32;
+use crate::distance::{prefetch, quick_sqdist_f32};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::BrpHasher;
 use crate::knn::Candidate;
 use crate::merge::JoinSide;
 use crate::probe::perturbations;
 use crate::rows::{Element, Rows};
+use crate::sketch::{self, Sketcher};
 use crate::table::{self, TableView};
 use crate::writer::{IndexParams, corrupt_err, names};
 use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Segment};
@@ -38,7 +39,13 @@ pub struct Index {
     /// Per table: its rows and its bucket directory.
     tables: Vec<(Segment<Mmap>, Segment<Mmap>)>,
     ids: Option<Segment<Mmap>>,
+    /// With `sketch_bits > 0`: every row's sketch, and the planes that compute a query's.
+    sketches: Option<(Segment<Mmap>, Sketcher)>,
 }
+
+/// Candidates measured exactly per neighbour asked for, when an index has sketches and
+/// the caller does not say ([`Index::knn`]'s `rerank`).
+pub const DEFAULT_RERANK_PER_K: usize = 20;
 
 fn map_segment(dir: &Path, manifest: &Manifest, name: &str, kind: Kind) -> Result<Segment<Mmap>> {
     let info = manifest
@@ -145,6 +152,20 @@ impl Index {
         } else {
             None
         };
+        let sketches = match params.sketch_bits {
+            0 => None,
+            bits => {
+                let seg = map_segment(path, &manifest, names::SKETCHES, Kind::Sketches)?;
+                expect(&seg, names::SKETCHES, rows, bits / 64)?;
+                seg.values::<u64>()?;
+                let planes =
+                    map_segment(path, &manifest, names::SKETCH_PLANES, Kind::SketchPlanes)?;
+                expect(&planes, names::SKETCH_PLANES, bits + 1, dim)?;
+                let sketcher = Sketcher::from_stored(dim, bits, planes.values::<f32>()?.to_vec())
+                    .map_err(|e| corrupt_err(&path.join(names::SKETCH_PLANES), e.to_string()))?;
+                Some((seg, sketcher))
+            }
+        };
         Ok(Index {
             path: path.to_owned(),
             params,
@@ -154,6 +175,7 @@ impl Index {
             signatures,
             tables: table_segments,
             ids,
+            sketches,
         })
     }
 
@@ -182,6 +204,7 @@ impl Index {
         let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures];
         all.extend(self.tables.iter().flat_map(|(rows, dir)| [rows, dir]));
         all.extend(self.ids.iter());
+        all.extend(self.sketches.iter().map(|(seg, _)| seg));
         all.par_iter()
             .try_for_each(|s| s.verify().map_err(Error::from))
     }
@@ -211,11 +234,16 @@ impl Index {
     /// The `k` nearest rows to each query among those sharing a bucket with it in some
     /// table, visiting `probes` extra buckets per table (multi-probe); nearest first, ties
     /// by smaller row. Parallel over queries.
+    ///
+    /// On an index with sketches, only the `rerank` candidates nearest in Hamming distance
+    /// are measured exactly (`None`: [`DEFAULT_RERANK_PER_K`] `x k`); without sketches every
+    /// candidate is, and `rerank` must be `None`.
     pub fn knn<T: Element>(
         &self,
         queries: Rows<'_, T>,
         k: usize,
         probes: usize,
+        rerank: Option<usize>,
     ) -> Result<IndexKnn> {
         if queries.dim() != self.params.dim {
             return Err(ErrorKind::DimensionMismatch {
@@ -233,7 +261,11 @@ impl Index {
             }
             .into());
         }
-        self.knn_many(queries, k, probes, None)
+        let sketches = match &self.sketches {
+            Some((_, sketcher)) => Some(sketcher.sketch(queries)),
+            None => None,
+        };
+        self.knn_many(queries, k, probes, rerank, sketches.as_deref(), None)
     }
 
     /// For rows `rows` of this index, their `k` nearest rows in `other` (in this index
@@ -246,6 +278,7 @@ impl Index {
         rows: std::ops::Range<usize>,
         k: usize,
         probes: usize,
+        rerank: Option<usize>,
     ) -> Result<IndexKnn> {
         if rows.start > rows.end || rows.end > self.rows {
             return Err(Error::invalid(
@@ -258,9 +291,15 @@ impl Index {
         match other {
             Some(o) => {
                 self.check_compatible(o)?;
-                o.knn_many(queries, k, probes, None)
+                let sketches = o.sketches.as_ref().map(|(_, s)| s.sketch(queries));
+                o.knn_many(queries, k, probes, rerank, sketches.as_deref(), None)
             }
-            None => self.knn_many(queries, k, probes, Some(rows.start)),
+            None => {
+                // A row's own sketch is already stored.
+                let words = self.params.sketch_bits / 64;
+                let own = self.stored_sketches().map(|s| &s[rows.start * words..rows.end * words]);
+                self.knn_many(queries, k, probes, rerank, own, Some(rows.start))
+            }
         }
     }
 
@@ -280,13 +319,38 @@ impl Index {
         Ok(())
     }
 
-    /// k-NN of every query; with `first_row`, query `q` is row `first_row + q` of this
-    /// index and does not count as its own neighbour.
+    /// Every row's sketch (`sketch_bits / 64` words per row), if the index has sketches.
+    fn stored_sketches(&self) -> Option<&[u64]> {
+        self.sketches
+            .as_ref()
+            .map(|(seg, _)| seg.values::<u64>().expect("checked at open"))
+    }
+
+    /// How many candidates per query get an exact distance: all (`None`) without sketches.
+    fn rerank_count(&self, k: usize, rerank: Option<usize>) -> Result<Option<usize>> {
+        match (&self.sketches, rerank) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(Error::invalid(
+                "rerank",
+                "needs an index built with sketches (sketch_bits > 0)",
+            )),
+            (Some(_), Some(0)) => Err(Error::invalid("rerank", "must be at least 1, got 0")),
+            (Some(_), r) => Ok(Some(
+                r.unwrap_or(DEFAULT_RERANK_PER_K.saturating_mul(k)).max(k),
+            )),
+        }
+    }
+
+    /// k-NN of every query; `sketches` are the queries' sketches (on an index with
+    /// sketches); with `first_row`, query `q` is row `first_row + q` of this index and
+    /// does not count as its own neighbour.
     fn knn_many<T: Element>(
         &self,
         queries: Rows<'_, T>,
         k: usize,
         probes: usize,
+        rerank: Option<usize>,
+        sketches: Option<&[u64]>,
         first_row: Option<usize>,
     ) -> Result<IndexKnn> {
         if k == 0 {
@@ -295,11 +359,17 @@ impl Index {
                 "the number of nearest neighbours cannot be less than 1",
             ));
         }
+        let rerank = self.rerank_count(k, rerank)?;
+        let words = self.params.sketch_bits / 64;
         let per_query: Vec<Vec<Candidate>> = (0..queries.len())
             .into_par_iter()
             .map(|q| {
                 let exclude = first_row.map(|f| (f + q) as u32);
-                self.knn_one(queries.row(q), k, probes, exclude)
+                let screen = match (rerank, sketches) {
+                    (Some(keep), Some(s)) => Some((&s[q * words..(q + 1) * words], keep)),
+                    _ => None,
+                };
+                self.knn_one(queries.row(q), k, probes, screen, exclude)
             })
             .collect::<Result<_>>()?;
         let mut out = IndexKnn {
@@ -315,11 +385,13 @@ impl Index {
         Ok(out)
     }
 
+    /// k-NN of one query; `screen` is its sketch and how many candidates to keep.
     fn knn_one<T: Element>(
         &self,
         query: &[T],
         k: usize,
         probes: usize,
+        screen: Option<(&[u64], usize)>,
         exclude: Option<u32>,
     ) -> Result<Vec<Candidate>> {
         let per_table = self.params.projections_per_table;
@@ -344,14 +416,25 @@ impl Index {
             }
         }
         distinct(&mut rows, self.rows);
+        if let Some(e) = exclude {
+            rows.retain(|&r| r != e);
+        }
+        if let (Some((sketch, keep)), Some(all)) = (screen, self.stored_sketches()) {
+            sketch::screen(&mut rows, all, sketch, keep);
+        }
         let vectors = self.vectors();
         let dim = self.params.dim;
         let query32: Vec<f32> = query.iter().map(|v| v.to_f64() as f32).collect();
         // The best k so far in a max-heap: most candidates are measured and dropped.
         let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
-        for row in rows {
-            if Some(row) == exclude {
-                continue;
+        // Candidates are scattered over the vectors: fetch a few rows ahead.
+        const AHEAD: usize = 4;
+        for &row in rows.iter().take(AHEAD) {
+            prefetch(&vectors[row as usize * dim..(row as usize + 1) * dim]);
+        }
+        for (i, &row) in rows.iter().enumerate() {
+            if let Some(&next) = rows.get(i + AHEAD) {
+                prefetch(&vectors[next as usize * dim..(next as usize + 1) * dim]);
             }
             let r = row as usize;
             let c = Candidate {
@@ -396,13 +479,32 @@ std::thread_local! {
     static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Drop repeated rows from `rows` (all `< total`), keeping first occurrences: linear, with a
-/// thread-local bitmap whose set words are zeroed again before returning (sorting the
-/// candidates instead cost a third of a query's time).
+/// Drop repeated rows from `rows` (all `< total`), with a thread-local bitmap of the index's
+/// rows (sorting the candidates instead cost a third of a query's time). When the
+/// candidates are many against the bitmap's size, the rows are marked and read back from
+/// the map, which also sorts them (the vectors and sketches are then read in order);
+/// otherwise repeats are dropped in place, first occurrences kept. The bitmap is all zero
+/// again on return.
 fn distinct(rows: &mut Vec<u32>, total: usize) {
     SEEN.with_borrow_mut(|seen| {
-        if seen.len() < total.div_ceil(64) {
-            seen.resize(total.div_ceil(64), 0);
+        let words = total.div_ceil(64);
+        if seen.len() < words {
+            seen.resize(words, 0);
+        }
+        let seen = &mut seen[..words];
+        if rows.len() * 4 >= words {
+            for &r in rows.iter() {
+                seen[r as usize / 64] |= 1u64 << (r % 64);
+            }
+            rows.clear();
+            for (w, word) in seen.iter_mut().enumerate() {
+                let mut bits = std::mem::take(word);
+                while bits != 0 {
+                    rows.push((w * 64) as u32 + bits.trailing_zeros());
+                    bits &= bits - 1;
+                }
+            }
+            return;
         }
         rows.retain(|&r| {
             let (word, bit) = (r as usize / 64, 1u64 << (r % 64));

@@ -18,7 +18,7 @@
 //! distance kernel), [`bucket`] (rows grouped by bucket), [`knn`], [`join`], [`error`];
 //! the on-disk index: [`sort`] (external sort), [`table`] (a hash table's bucket directory and rows),
 //! [`writer`] (building), [`index`] (opened
-//! for queries), [`probe`] (multi-probe), [`merge`] (joins of indexes by merging their tables).
+//! for queries), [`probe`] (multi-probe), [`sketch`] (sign sketches that rank candidates), [`merge`] (joins of indexes by merging their tables).
 #![deny(missing_docs)]
 
 pub mod bucket;
@@ -34,6 +34,7 @@ pub mod params;
 pub mod probe;
 pub mod rng;
 pub mod rows;
+pub mod sketch;
 pub mod sort;
 pub mod stream;
 pub mod table;

@@ -12,6 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::hash::BrpHasher;
 use crate::params::BrpParams;
 use crate::rows::{Element, Rows};
+use crate::sketch::Sketcher;
 use crate::sort::RunSorter;
 use crate::table::TableWriter;
 use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, SegmentInfo, SegmentWriter};
@@ -32,11 +33,19 @@ pub struct IndexParams {
     pub projections_per_table: usize,
     /// Seed of Spark's generator for the projections.
     pub seed: i64,
+    /// Bits of each row's sign sketch ([`crate::sketch`]), a multiple of 64; 0 stores none.
+    /// With sketches, k-NN ranks candidates by Hamming distance and measures only the
+    /// nearest few exactly.
+    pub sketch_bits: usize,
 }
 
 impl IndexParams {
-    /// The hasher of all `L x k` projections (Spark's draws, in Spark's order).
+    /// The hasher of all `L x k` projections (Spark's draws, in Spark's order), once every
+    /// parameter has been checked.
     pub fn hasher_params(&self) -> Result<BrpParams> {
+        if self.sketch_bits != 0 {
+            crate::sketch::check_bits(self.sketch_bits)?;
+        }
         if self.projections_per_table == 0 {
             return Err(Error::invalid(
                 "projections_per_table",
@@ -91,6 +100,11 @@ impl IndexParams {
         m.set("projections_per_table", self.projections_per_table);
         m.set("seed", self.seed);
         m.set("rng", "spark-java-random");
+        // Only when there are sketches: an index without them is byte for byte what
+        // earlier versions wrote.
+        if self.sketch_bits != 0 {
+            m.set("sketch_bits", self.sketch_bits);
+        }
     }
 
     /// Read parameters back from a manifest.
@@ -121,11 +135,28 @@ impl IndexParams {
             num_hash_tables: num("num_hash_tables")?,
             projections_per_table: num("projections_per_table")?,
             seed,
+            sketch_bits: if m.get("sketch_bits").is_some() {
+                num("sketch_bits")?
+            } else {
+                0
+            },
         };
         p.hasher_params()
             .map_err(|e| corrupt_err(path, format!("bad parameters: {e}")))?;
         Ok(p)
     }
+}
+
+/// The mean of each column (the sketches' centre).
+fn column_means(rows: Rows<'_, f32>) -> Vec<f32> {
+    let mut sum = vec![0.0f64; rows.dim()];
+    for r in 0..rows.len() {
+        for (s, &v) in sum.iter_mut().zip(rows.row(r)) {
+            *s += f64::from(v);
+        }
+    }
+    let n = rows.len().max(1) as f64;
+    sum.into_iter().map(|s| (s / n) as f32).collect()
 }
 
 /// A `Corrupt` error for `path`.
@@ -143,6 +174,8 @@ pub(crate) mod names {
     pub const SIGNATURES: &str = "signatures.seg";
     pub const PROJECTIONS: &str = "projections.seg";
     pub const IDS: &str = "ids.seg";
+    pub const SKETCHES: &str = "sketches.seg";
+    pub const SKETCH_PLANES: &str = "sketch-planes.seg";
 }
 
 /// Overwriting replaces an index or an empty directory, never a file or other data.
@@ -173,6 +206,10 @@ pub struct IndexWriter {
     vectors: Option<SegmentWriter>,
     signatures: Option<SegmentWriter>,
     ids: Option<SegmentWriter>,
+    /// With `sketch_bits > 0`: the sketches' writer, and the sketcher once the first chunk
+    /// has given its centre.
+    sketches: Option<SegmentWriter>,
+    sketcher: Option<Sketcher>,
     with_ids: Option<bool>,
     sorters: Vec<RunSorter>,
     rows: u64,
@@ -238,6 +275,15 @@ impl IndexWriter {
             tables as u64,
             8,
         )?;
+        let sketches = match params.sketch_bits {
+            0 => None,
+            bits => Some(SegmentWriter::create(
+                &staging.join(names::SKETCHES),
+                Kind::Sketches,
+                (bits / 64) as u64,
+                8,
+            )?),
+        };
         Ok(IndexWriter {
             target: path.to_owned(),
             sorters: (0..tables)
@@ -249,6 +295,8 @@ impl IndexWriter {
             vectors: Some(vectors),
             signatures: Some(signatures),
             ids: None,
+            sketches,
+            sketcher: None,
             with_ids: None,
             rows: 0,
             finished: false,
@@ -316,6 +364,19 @@ impl IndexWriter {
         if let (Some(w), Some(ids)) = (&mut self.ids, ids) {
             w.write_values(ids)?;
         }
+        if let Some(w) = &mut self.sketches {
+            let narrow = Rows::new(&narrow, self.params.dim)?;
+            let sketcher = match &mut self.sketcher {
+                Some(s) => s,
+                none => none.insert(Sketcher::draw(
+                    self.params.dim,
+                    self.params.sketch_bits,
+                    self.params.seed,
+                    &column_means(narrow),
+                )?),
+            };
+            w.write_values(&sketcher.sketch(narrow))?;
+        }
         self.rows += rows.len() as u64;
         Ok(())
     }
@@ -345,7 +406,27 @@ impl IndexWriter {
         )?;
         proj.write_values(self.hasher.unit_vectors())?;
         segments.push(proj.finish()?);
-        for w in [self.vectors.take(), self.signatures.take(), self.ids.take()]
+        if self.sketches.is_some() {
+            let (dim, bits) = (self.params.dim, self.params.sketch_bits);
+            let sketcher = match self.sketcher.take() {
+                Some(s) => s,
+                None => Sketcher::draw(dim, bits, self.params.seed, &vec![0.0; dim])?,
+            };
+            let mut planes = SegmentWriter::create(
+                &self.staging.join(names::SKETCH_PLANES),
+                Kind::SketchPlanes,
+                dim as u64,
+                4,
+            )?;
+            planes.write_values(sketcher.stored())?;
+            segments.push(planes.finish()?);
+        }
+        for w in [
+            self.vectors.take(),
+            self.signatures.take(),
+            self.ids.take(),
+            self.sketches.take(),
+        ]
             .into_iter()
             .flatten()
         {

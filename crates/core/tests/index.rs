@@ -25,6 +25,7 @@ fn params(k: usize) -> IndexParams {
         num_hash_tables: 4,
         projections_per_table: k,
         seed: 42,
+        sketch_bits: 0,
     }
 }
 
@@ -72,7 +73,7 @@ fn build_reopen_and_query() {
         assert_eq!(index.len(), 5000);
         index.verify().unwrap();
         let queries = Rows::new(&data[..8 * 50], 8).unwrap();
-        let got = index.knn(queries, 5, 0).unwrap();
+        let got = index.knn(queries, 5, 0, None).unwrap();
         for q in 0..50 {
             let want = brute(&index, &data, q, 5);
             let ids: Vec<i64> = got.ids[q * 5..q * 5 + want.len()].to_vec();
@@ -84,7 +85,7 @@ fn build_reopen_and_query() {
             assert_eq!(got.distances[q * 5], 0.0, "a row finds itself");
         }
         // More probes never lose a neighbour and never make a result worse.
-        let probed = index.knn(queries, 5, 4).unwrap();
+        let probed = index.knn(queries, 5, 4, None).unwrap();
         for q in 0..50 {
             assert!(probed.distances[q * 5 + 4] <= got.distances[q * 5 + 4]);
         }
@@ -111,7 +112,7 @@ fn external_ids_and_overwrite() {
     build(&path, &data, 1, true).unwrap();
     let index = Index::open(&path).unwrap();
     let got = index
-        .knn(Rows::new(&data[8 * 701..8 * 702], 8).unwrap(), 1, 0)
+        .knn(Rows::new(&data[8 * 701..8 * 702], 8).unwrap(), 1, 0, None)
         .unwrap();
     assert_eq!(got.ids[0], 1000 + 701 * 3);
     let again = build(&path, &data, 1, true).unwrap_err();

@@ -32,6 +32,7 @@ fn params(k: usize) -> IndexParams {
         num_hash_tables: 3,
         projections_per_table: k,
         seed: 11,
+        sketch_bits: 0,
     }
 }
 
@@ -254,10 +255,10 @@ fn knn_join_matches_knn_of_the_rows_without_themselves() {
     let va = rows(1000, 7, 3.0);
     let a = build(&dir.path().join("a"), &va, 1);
     let k = 4;
-    let all = a.knn_join(None, 0..1000, k, 0).unwrap();
-    let part = a.knn_join(None, 300..450, k, 0).unwrap();
+    let all = a.knn_join(None, 0..1000, k, 0, None).unwrap();
+    let part = a.knn_join(None, 300..450, k, 0, None).unwrap();
     assert_eq!(&all.ids[300 * k..450 * k], &part.ids[..]);
-    let plain = a.knn(Rows::new(&va, DIM).unwrap(), k + 1, 0).unwrap();
+    let plain = a.knn(Rows::new(&va, DIM).unwrap(), k + 1, 0, None).unwrap();
     for r in 0..1000 {
         let without: Vec<i64> = plain.ids[r * (k + 1)..(r + 1) * (k + 1)]
             .iter()
@@ -268,5 +269,5 @@ fn knn_join_matches_knn_of_the_rows_without_themselves() {
         let n = without.iter().filter(|&&id| id >= 0).count();
         assert_eq!(&all.ids[r * k..r * k + n], &without[..n], "row {r}");
     }
-    assert!(a.knn_join(None, 10..2000, k, 0).is_err());
+    assert!(a.knn_join(None, 10..2000, k, 0, None).is_err());
 }

@@ -57,6 +57,10 @@ pub enum Kind {
     /// One hash table's bucket directory: `(bucket_key u64, start u64)` per non-empty
     /// bucket, keys strictly ascending; the bucket's rows are `table[start..next start]`.
     Directory = 7,
+    /// Sign sketches: per row, `width` `u64` words of bits (see the core crate's `sketch`).
+    Sketches = 8,
+    /// The sketch planes: `f32` rows of `dim` values, the centre first, then one row per bit.
+    SketchPlanes = 9,
 }
 
 impl Kind {
@@ -69,6 +73,8 @@ impl Kind {
             5 => Kind::Ids,
             6 => Kind::Projections,
             7 => Kind::Directory,
+            8 => Kind::Sketches,
+            9 => Kind::SketchPlanes,
             _ => return None,
         })
     }

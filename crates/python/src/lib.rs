@@ -276,6 +276,7 @@ impl IndexWriter {
         num_hash_tables: usize,
         projections_per_table: usize,
         seed: i64,
+        sketch_bits: usize,
         memory_budget: usize,
         overwrite: bool,
     ) -> PyResult<Self> {
@@ -285,6 +286,7 @@ impl IndexWriter {
             num_hash_tables,
             projections_per_table,
             seed,
+            sketch_bits,
         };
         Ok(IndexWriter {
             inner: Some(
@@ -357,8 +359,9 @@ impl Index {
         self.inner.len()
     }
 
-    /// Build parameters: (dim, bucket_length, num_hash_tables, projections_per_table, seed).
-    fn params(&self) -> (usize, f64, usize, usize, i64) {
+    /// Build parameters: (dim, bucket_length, num_hash_tables, projections_per_table, seed,
+    /// sketch_bits).
+    fn params(&self) -> (usize, f64, usize, usize, i64, usize) {
         let p = self.inner.params();
         (
             p.dim,
@@ -366,19 +369,22 @@ impl Index {
             p.num_hash_tables,
             p.projections_per_table,
             p.seed,
+            p.sketch_bits,
         )
     }
 
     /// k-NN of every query: (ids int64 (q, k), distances float32 (q, k)).
+    #[pyo3(signature = (queries, k, probes, rerank))]
     fn knn<'py>(
         &self,
         py: Python<'py>,
         queries: Matrix<'py>,
         k: usize,
         probes: usize,
+        rerank: Option<usize>,
     ) -> PyResult<IndexKnnArrays<'py>> {
-        let found =
-            with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes)).map_err(to_py)?;
+        let found = with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes, rerank))
+            .map_err(to_py)?;
         knn_arrays(py, found, k)
     }
 
@@ -406,7 +412,8 @@ impl Index {
 
     /// k-NN of rows `start..end` of this index in `other` (itself, the row excluded, when
     /// None): (ids int64 (n, k), distances float32 (n, k)).
-    #[pyo3(signature = (other, start, end, k, probes))]
+    #[pyo3(signature = (other, start, end, k, probes, rerank))]
+    #[allow(clippy::too_many_arguments)] // the Python wrapper passes the options through
     fn knn_join<'py>(
         &self,
         py: Python<'py>,
@@ -415,10 +422,14 @@ impl Index {
         end: usize,
         k: usize,
         probes: usize,
+        rerank: Option<usize>,
     ) -> PyResult<IndexKnnArrays<'py>> {
         let other = other.map(|o| Arc::clone(&o.inner));
         let found = py
-            .detach(|| self.inner.knn_join(other.as_deref(), start..end, k, probes))
+            .detach(|| {
+                self.inner
+                    .knn_join(other.as_deref(), start..end, k, probes, rerank)
+            })
             .map_err(to_py)?;
         knn_arrays(py, found, k)
     }

@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use std::path::Path;
 use xxhash_rust::xxh3::xxh3_64;
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 9] = [
     Kind::Manifest,
     Kind::Vectors,
     Kind::Table,
@@ -23,6 +23,8 @@ const KINDS: [Kind; 7] = [
     Kind::Ids,
     Kind::Projections,
     Kind::Directory,
+    Kind::Sketches,
+    Kind::SketchPlanes,
 ];
 
 /// `data` with a valid header checksum and, if its header's body length fits, a valid
