@@ -51,7 +51,7 @@ def test_build_prints_rows_dim_time_and_equals_the_python_build(tmp_path: Path, 
     assert re.fullmatch(r"built .*idx: 2,000 rows, dim 16, in \d+\.\d{3} s\n", out), out
     idx = fla.Index.open(tmp_path / "idx")
     assert len(idx) == 2000 and idx.dim == 16
-    assert idx.params == {"bucket_length": 2.0, "num_hash_tables": 3, "projections_per_table": 2, "seed": 7}
+    assert idx.params == {"bucket_length": 2.0, "num_hash_tables": 3, "projections_per_table": 2, "seed": 7, "sketch_bits": 0}
     ref = fla.Index.build(tmp_path / "ref", X, bucket_length=2.0, num_hash_tables=3, projections_per_table=2, seed=7)
     for got, want in zip(idx.knn(X[:50], k=5, probes=1), ref.knn(X[:50], k=5, probes=1)):
         assert np.array_equal(got, want)
@@ -92,6 +92,19 @@ def test_knn_out_equals_index_knn(files: dict[str, Path], tmp_path: Path, capsys
     with np.load(out_file) as z:
         assert sorted(z.files) == ["distances", "ids"]
         assert z["ids"].dtype == np.int64 and z["distances"].dtype == np.float32
+        assert np.array_equal(z["ids"], want_ids) and np.array_equal(z["distances"], want_dist)
+
+
+def test_sketch_bits_and_rerank(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "build", tmp_path / "sk", "--input", files["x"], *PARAMS, "--sketch-bits", "128")
+    assert (code, err) == (0, "")
+    idx = fla.Index.open(tmp_path / "sk")
+    assert idx.params["sketch_bits"] == 128
+    out_file = tmp_path / "r.npz"
+    code, _, err = run(capsys, "knn", tmp_path / "sk", "--queries", files["q"], "-k", "5", "--rerank", "20", "--out", out_file)
+    assert (code, err) == (0, "")
+    want_ids, want_dist = idx.knn(np.load(files["q"]), k=5, rerank=20)
+    with np.load(out_file) as z:
         assert np.array_equal(z["ids"], want_ids) and np.array_equal(z["distances"], want_dist)
 
 
@@ -166,6 +179,8 @@ def _user_error_cases(f: dict[str, Path], tmp: Path) -> list[tuple[list[Any], st
         (["knn", f["idx"], "--queries", f["q"], "-k", "0"], "k must be at least 1"),
         (["knn", f["idx"], "--queries", f["q"], "--out", tmp / "r.csv"], ".npz"),
         (["knn", tmp / "nothing", "--queries", f["q"]], "no index at"),
+        (["knn", f["idx"], "--queries", f["q"], "--rerank", "50"], "sketch"),
+        (["build", new, "--input", f["x"], *build, "--sketch-bits", "100"], "sketch_bits"),
         (["info", tmp / "nothing"], "no index at"),
         (["verify", tmp / "nothing"], "no index at"),
     ]

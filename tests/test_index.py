@@ -32,7 +32,7 @@ def test_build_open_knn_matches_brute_force(tmp_path: Path) -> None:
     X = data(3000, 16, 0)
     idx = fla.Index.build(tmp_path / "idx", X, bucket_length=2.0, num_hash_tables=3, seed=7)
     assert len(idx) == 3000 and idx.dim == 16
-    assert idx.params == {"bucket_length": 2.0, "num_hash_tables": 3, "projections_per_table": 1, "seed": 7}
+    assert idx.params == {"bucket_length": 2.0, "num_hash_tables": 3, "projections_per_table": 1, "seed": 7, "sketch_bits": 0}
     # With projections_per_table=1 the buckets are Spark's: the in-memory model's hashes.
     hashes = fla.BucketedRandomProjectionLSH(2.0, 3, seed=7).fit(X).transform(X)
     ids, dist = idx.knn(X[:40], k=5)
@@ -47,16 +47,16 @@ def test_build_open_knn_matches_brute_force(tmp_path: Path) -> None:
 def test_reopened_in_another_process_answers_identically(tmp_path: Path) -> None:
     X = data(2000, 8, 1)
     path = tmp_path / "idx"
-    fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=4, projections_per_table=2, seed=3)
+    fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=4, projections_per_table=2, seed=3, sketch_bits=128)
     np.save(tmp_path / "q.npy", X[:25])
     script = (
         "import sys, numpy as np, fast_lsh_ann as fla\n"
-        "i, d = fla.Index.open(sys.argv[1]).knn(np.load(sys.argv[2]), k=7, probes=2)\n"
+        "i, d = fla.Index.open(sys.argv[1]).knn(np.load(sys.argv[2]), k=7, probes=2, rerank=30)\n"
         "np.save(sys.argv[3], i); np.save(sys.argv[4], d)\n"
     )
     out_i, out_d = tmp_path / "i.npy", tmp_path / "d.npy"
     subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "q.npy"), str(out_i), str(out_d)], check=True)
-    ids, dist = fla.Index.open(path).knn(X[:25], k=7, probes=2)
+    ids, dist = fla.Index.open(path).knn(X[:25], k=7, probes=2, rerank=30)
     assert np.array_equal(np.load(out_i), ids) and np.array_equal(np.load(out_d), dist)
 
 
@@ -116,9 +116,9 @@ def test_errors(tmp_path: Path) -> None:
 
 def test_damage_raises_corrupt_index_error(tmp_path: Path) -> None:
     X = data(1000, 8, 4)
-    for victim in ("vectors.seg", "table-001.seg"):
+    for victim in ("vectors.seg", "table-001.seg", "sketches.seg", "sketch-planes.seg"):
         path = tmp_path / victim
-        fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=2)
+        fla.Index.build(path, X, bucket_length=1.0, num_hash_tables=2, sketch_bits=64)
         f = path / victim
         b = bytearray(f.read_bytes())
         b[64 + 100] ^= 0x01
@@ -130,6 +130,45 @@ def test_damage_raises_corrupt_index_error(tmp_path: Path) -> None:
         with pytest.raises(fla.CorruptIndexError, match=victim):
             fla.Index.open(path)
     assert issubclass(fla.CorruptIndexError, fla.LshError)
+
+
+def test_sketches_screen_candidates(tmp_path: Path) -> None:
+    # Clustered rows, so the buckets hold many candidates and the screen has work to do.
+    rng = np.random.default_rng(6)
+    centres = rng.standard_normal((30, 24)).astype(np.float32) * 3
+    X = (centres[rng.integers(0, 30, 3000)] + rng.standard_normal((3000, 24)).astype(np.float32)).astype(np.float32)
+    Q = X[:100] + np.float32(0.1)
+    common = dict(bucket_length=4.0, num_hash_tables=4, projections_per_table=2, seed=9)
+    plain = fla.Index.build(tmp_path / "plain", X, **common)
+    sketched = fla.Index.build(tmp_path / "sketched", X, **common, sketch_bits=256)
+    assert sketched.params == {**common, "sketch_bits": 256}
+    assert sorted(p.name for p in (tmp_path / "sketched").iterdir()) == sorted(
+        [p.name for p in (tmp_path / "plain").iterdir()] + ["sketches.seg", "sketch-planes.seg"]
+    )
+    # Measuring every candidate, the sketched index answers exactly as the plain one.
+    want_i, want_d = plain.knn(Q, k=10, probes=1)
+    got_i, got_d = sketched.knn(Q, k=10, probes=1, rerank=len(X))
+    assert np.array_equal(got_i, want_i) and np.array_equal(got_d, want_d)
+    # A screen of 60 candidates: answers are true rows at their true distances, never
+    # better than measuring everything, and still mostly the same rows.
+    ids, dist = sketched.knn(Q, k=10, probes=1, rerank=60)
+    true = np.sqrt(((X[ids].astype(np.float64) - Q[:, None, :]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(dist, true, rtol=1e-5)
+    assert np.all(dist >= want_d - 1e-6)
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), want_i.tolist())])
+    assert 0.8 < overlap < 1.0, overlap
+    # The default screen is 20 x k candidates.
+    assert np.array_equal(sketched.knn(Q, k=3, probes=1)[0], sketched.knn(Q, k=3, probes=1, rerank=60)[0])
+    # knn_join screens too, and never answers a row with itself.
+    kj_i, _ = sketched.knn_join(k=5, rerank=40)
+    assert kj_i.shape == (3000, 5) and not np.any(kj_i == np.arange(3000)[:, None])
+    with pytest.raises(ValueError, match="sketch"):
+        plain.knn(Q, k=10, rerank=50)
+    for bad in (100, -64, 8192):
+        with pytest.raises(ValueError, match="sketch_bits"):
+            fla.Index.build(tmp_path / "bad", X, **common, sketch_bits=bad)
+    with pytest.raises(ValueError, match="rerank"):
+        sketched.knn(Q, k=10, rerank=0)
 
 
 BUILD_FOREVER = """

@@ -31,3 +31,12 @@ def test_readme_index_example_runs_as_pasted() -> None:
     lines = out.getvalue().strip().splitlines()
     assert eval(lines[0]) == [[10_000 + i, i] for i in range(5)]
     assert lines[1:] == ["10000", "10000", "True"]
+
+
+def test_readme_sketch_example_runs_as_pasted() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 3, "README has a sketch example"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(blocks[2], str(README), "exec"), {})
+    assert out.getvalue().strip().splitlines() == ["[0, 1, 2]"]

@@ -89,7 +89,8 @@ def eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def build(path: Path, vectors: Any, bl: float, k: int, tables: int, seed: int, budget: str = MEMORY_BUDGET) -> Any:
+def build(path: Path, vectors: Any, bl: float, k: int, tables: int, seed: int, budget: str = MEMORY_BUDGET,
+          sketch_bits: int = 0) -> Any:
     import fast_lsh_ann as fla
 
     return fla.Index.build(
@@ -99,6 +100,7 @@ def build(path: Path, vectors: Any, bl: float, k: int, tables: int, seed: int, b
         num_hash_tables=tables,
         projections_per_table=k,
         seed=seed,
+        sketch_bits=sketch_bits,
         memory_budget=budget,
         overwrite=True,
     )

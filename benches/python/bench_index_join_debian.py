@@ -24,9 +24,11 @@ debian   Self-join of /work/shared/data/debian-desc/base.npy (28,657 x 384, unit
          dist < t, distances = float64 (rtol 1e-4); at 0.3778, ours within the gt pair list.
          ``--n`` joins the first n rows instead (the recall is then against FAISS's exact count).
 
-knnjoin  ``idx.knn_join(k=10, probes)`` on all rows of debian-desc base (self excluded), swept
-         over ``--grid`` bucket_length:projections:tables:probes points (one build per
-         parameter triple), each timed once (build + knn_join); the fastest with recall@10 >=
+knnjoin  ``idx.knn_join(k=10, probes, rerank)`` on all rows of debian-desc base (self
+         excluded), swept over ``--grid`` bucket_length:projections:tables:probes:rerank points
+         (one build per parameter triple, with ``--sketch-bits``, default 256; with
+         ``--sketch-bits 0`` the points have no rerank field and every candidate is measured),
+         each timed once (build + knn_join); the fastest with recall@10 >=
          ``--target-recall`` (0.90) is timed again (best of ``--repeats``). recall@10 is
          tie-aware: a returned row is a hit if its float64 distance <= the row's exact 10th
          nearest distance (self excluded, relative tolerance 1e-6), so duplicate vectors count
@@ -43,7 +45,7 @@ knnjoin  ``idx.knn_join(k=10, probes)`` on all rows of debian-desc base (self ex
 Smoke runs:
   python benches/python/bench_index_join_debian.py debian --n 8000 --grid-t1 0.09:7:6,0.075:5:5 \\
       --grid-t2 0.1:4:10 --repeats 1 --out /tmp/ij_debian.json
-  python benches/python/bench_index_join_debian.py knnjoin --n 3000 --grid 0.15:8:16:2,0.2:10:16:8 \\
+  python benches/python/bench_index_join_debian.py knnjoin --n 3000 --grid 2:6:8:2:100,2:6:8:4:200 \\
       --hnsw-ef 11,32 --repeats 1 --out /tmp/ij_knnjoin.json
 
 Full runs (one at a time):
@@ -76,9 +78,10 @@ RECALL_RTOL = 1e-6  # tie tolerance on the exact 10th-NN distance
 # 0.1:4:10 0.954, 0.09:4:12 0.954, 0.09:6:28 0.954, 0.125:8:24 0.939.
 GRID_T1 = "0.09:7:6,0.075:5:5,0.06:5:7,0.075:7:8,0.1:12:12"
 GRID_T2 = "0.1:4:10,0.09:4:12,0.09:6:28,0.1:5:16,0.125:8:24"
-# knnjoin (bucket_length:projections:tables:probes): estimated on 1,500 rows; recall@10 0.90
-# needs ~40 s of knn_join here, so the grid is short.
-GRID_KNN = "0.15:8:16:2,0.2:10:16:8,0.15:10:24:4,0.2:12:16:16,0.1:8:16:8"
+# knnjoin (bucket_length:projections:tables:probes:rerank), with 256-bit sketches: the index
+# k-NN sweep's parameters (bucket_length 2 = one sign bit per projection, 6 per table, 8 tables).
+GRID_KNN = "2:6:8:2:100,2:6:8:2:200,2:6:8:4:200,2:6:8:4:300"
+KNN_SKETCH_BITS = 256
 
 
 
@@ -342,31 +345,32 @@ def cmd_knnjoin(args: argparse.Namespace) -> int:
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "join_knn_idx"
     pts: list[dict[str, Any]] = []
-    by_params: dict[tuple[float, int, int], list[int]] = {}
-    for bl, k, L, probes in points(args.grid, 4):
-        by_params.setdefault((bl, k, L), []).append(probes)
-    for (bl, k, L), probe_list in by_params.items():
+    by_params: dict[tuple[float, int, int], list[tuple[int, int | None]]] = {}
+    bits = args.sketch_bits
+    for bl, k, L, probes, *rerank in points(args.grid, 5 if bits else 4):
+        by_params.setdefault((bl, k, L), []).append((probes, rerank[0] if rerank else None))
+    for (bl, k, L), searches in by_params.items():
         t0 = time.perf_counter()
-        idx = build(path, B, bl, k, L, args.seed)
+        idx = build(path, B, bl, k, L, args.seed, sketch_bits=bits)
         tb = time.perf_counter() - t0
-        for probes in probe_list:
-            label = f"bl={bl:g} k={k} L={L} probes={probes}"
+        for probes, rerank in searches:
+            label = f"bl={bl:g} k={k} L={L} probes={probes}" + ("" if rerank is None else f" rerank={rerank}")
             t0 = time.perf_counter()
-            ids, dist = idx.knn_join(k=10, probes=probes)
+            ids, dist = idx.knn_join(k=10, probes=probes, rerank=rerank)
             tq = time.perf_counter() - t0
             check_knn(checks, f"ours {label}", B, ids, dist)
             rec = knn_recall(B, tenth, ids)
             log(f"  ours {label}: build {fmt_s(tb)} + knn_join {fmt_s(tq)} = {fmt_s(tb + tq)}; recall@10 {rec:.4f}")
             pts.append({"bucket_length": bl, "projections_per_table": k, "tables": L, "probes": probes,
-                        "build_s": tb, "knn_join_s": tq, "total_s": tb + tq, "recall": rec})
+                        "rerank": rerank, "sketch_bits": bits, "build_s": tb, "knn_join_s": tq, "total_s": tb + tq, "recall": rec})
         del idx
     reached = [p for p in pts if p["recall"] >= args.target_recall]
     best = min(reached, key=lambda p: p["total_s"]) if reached else max(pts, key=lambda p: p["recall"])
-    bl, k, L, probes = best["bucket_length"], best["projections_per_table"], best["tables"], best["probes"]
-    label = f"bl={bl:g} k={k} L={L} probes={probes}"
+    bl, k, L, probes, rerank = (best[f] for f in ("bucket_length", "projections_per_table", "tables", "probes", "rerank"))
+    label = f"bl={bl:g} k={k} L={L} probes={probes}" + ("" if rerank is None else f" rerank={rerank} sketch_bits={bits}")
 
     def run_ours() -> Any:
-        return build(path, B, bl, k, L, args.seed).knn_join(k=10, probes=probes)
+        return build(path, B, bl, k, L, args.seed, sketch_bits=bits).knn_join(k=10, probes=probes, rerank=rerank)
 
     t_ours, (ids, _) = best_of(run_ours, args.repeats, f"ours {label} build + knn_join")
     remove(path)
@@ -451,7 +455,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sp = sub.add_parser("knnjoin", help="knn_join k=10 of debian-desc vs hnswlib")
     add_real(sp, "index_join_knnjoin", 1)
-    sp.add_argument("--grid", default=GRID_KNN, help="bucket_length:projections:tables:probes points")
+    sp.add_argument("--grid", default=GRID_KNN, help="bucket_length:projections:tables:probes[:rerank] points")
+    sp.add_argument("--sketch-bits", type=int, default=KNN_SKETCH_BITS, help="sketch_bits of our index (0: none)")
     sp.add_argument("--target-recall", type=float, default=0.90)
     sp.add_argument("--hnsw-m", type=int_list, default=[16, 32])
     sp.add_argument("--hnsw-efc", type=int, default=100, help="hnswlib ef_construction")

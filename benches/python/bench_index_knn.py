@@ -13,12 +13,13 @@ recall@10 = hits / (10 x queries). The 53 queries whose nearest neighbour is at 
 0 have exact duplicates in the base, and the tie rule treats their tied rows fairly.
 
 Ours    ``Index.build(path, base, bucket_length, num_hash_tables=L, projections_per_table,
-        seed)`` writes the index to disk (persisted; under ``--tmp-dir``).
-        ``idx.knn(queries, k=10, probes=P)`` runs one batch of all queries. The curve is
-        ``--ours`` L:P points with one bucket_length and projections_per_table.
-        Candidates per query (the union of the rows in the visited buckets, whose exact
-        distances the engine computes) are counted with ``knn(k=len(index))``. That count
-        is diagnostic only and is not timed.
+        seed, sketch_bits)`` writes the index to disk (persisted; under ``--tmp-dir``).
+        ``idx.knn(queries, k=10, probes=P, rerank=R)`` runs one batch of all queries. The
+        curve is ``--ours`` L:P:R points with one bucket_length, projections_per_table and
+        sketch_bits (``--sketch-bits 0`` and L:P points: every candidate measured exactly).
+        Candidates per query (the union of the rows in the visited buckets; with sketches
+        the engine ranks them by Hamming distance and measures R exactly) are counted with
+        ``knn(k=len(index), rerank=len(index))``. That count is diagnostic only, not timed.
 Peers   All are built in memory and all take the same queries in one batch.
         hnswlib: M=32, ef_construction=200, ef swept over ``--hnsw-ef``.
         FAISS IndexIVFFlat: nlist = 4 sqrt(N) (677), nprobe swept over ``--ivf-nprobe``.
@@ -51,7 +52,8 @@ Correctness (a failure exits 1; timings are never asserted):
   * Ours, at every point: shape (q, 10) int64 / float32, ids in [0, N) or -1 with distance
     inf and only at the end of a row, no duplicate id in a row, distances ascending and
     equal to the float64 distances (rtol 1e-4).
-  * The top 10 are the first 10 of the full ranking of the candidates (``k=len(index)``).
+  * Without sketches, the top 10 are the first 10 of the full ranking of the candidates
+    (``k=len(index)``); with sketches, no answer is nearer than that ranking's.
   * ``Index.open`` of the persisted index returns the same answer.
   * FAISS exact recall >= 0.999, which cross-checks the ground truth and the recall code.
 
@@ -99,8 +101,12 @@ DEFAULT_PLOT = REPO / "benches" / "index_knn_debian.png"
 # bucket_length 2.0 > 2 max|<u, x>| for unit vectors puts each projection in one of 2 buckets by its
 # sign (random-hyperplane LSH). Multi-probe then flips the bits whose projections are closest to 0.
 DEFAULT_BUCKET_LENGTH = 2.0
-DEFAULT_PROJECTIONS = 14
-DEFAULT_OURS = "8:0,16:0,16:16,16:32,16:64,32:8,32:16,32:24,32:32"
+# With sketches (--sketch-bits, default 256) the buckets only need to hold the neighbours:
+# candidates are ranked by Hamming distance and R of them measured exactly. Points are
+# tables:probes:rerank (rerank left out = every candidate measured, as without sketches).
+DEFAULT_PROJECTIONS = 6
+DEFAULT_SKETCH_BITS = 256
+DEFAULT_OURS = "8:0:200,8:2:200,8:2:400,8:4:200,8:4:300,8:4:400,8:8:400,8:8:800"
 
 RECALL_RTOL = 1e-6  # tie tolerance on the exact 10th-NN distance
 DIST_RTOL = 1e-4  # our reported distances against float64
@@ -114,11 +120,12 @@ def float_list(s: str) -> list[float]:
     return [float(x) for x in s.split(",") if x.strip()]
 
 
-def ours_points(s: str) -> list[tuple[int, int]]:
-    pts = []
+def ours_points(s: str) -> list[tuple[int, int, int | None]]:
+    """``tables:probes[:rerank]`` items."""
+    pts: list[tuple[int, int, int | None]] = []
     for item in s.split(","):
-        tables, probes = item.split(":")
-        pts.append((int(tables), int(probes)))
+        tables, probes, *rerank = item.split(":")
+        pts.append((int(tables), int(probes), int(rerank[0]) if rerank else None))
     return pts
 
 
@@ -189,7 +196,8 @@ def check_ground_truth(checks: Checks, data: Data) -> None:
 # --------------------------------------------------------------------------- ours
 
 
-def build_ours(path: Path, base: np.ndarray, bucket_length: float, tables: int, projections: int, seed: int) -> Any:
+def build_ours(path: Path, base: np.ndarray, bucket_length: float, tables: int, projections: int, seed: int,
+               sketch_bits: int) -> Any:
     import fast_lsh_ann as fla
 
     return fla.Index.build(
@@ -199,21 +207,24 @@ def build_ours(path: Path, base: np.ndarray, bucket_length: float, tables: int, 
         num_hash_tables=tables,
         projections_per_table=projections,
         seed=seed,
+        sketch_bits=sketch_bits,
         overwrite=True,
     )
 
 
-def candidates(index: Any, queries: np.ndarray, probes: int, chunk: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Per query, how many rows the engine measures (k = all rows returns every candidate),
-    and the first K ids of that full ranking."""
+def candidates(index: Any, queries: np.ndarray, probes: int, chunk: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per query, how many rows share a bucket with it (k = all rows, every one measured,
+    returns every candidate), and the first K ids and distances of that full ranking."""
     n = len(index)
-    counts, firsts = [], []
+    screened = index.params["sketch_bits"] > 0
+    counts, firsts, first_d = [], [], []
     for s in range(0, len(queries), chunk):
-        ids, _ = index.knn(queries[s : s + chunk], k=n, probes=probes)
+        ids, d = index.knn(queries[s : s + chunk], k=n, probes=probes, rerank=n if screened else None)
         counts.append((ids >= 0).sum(axis=1))
         firsts.append(ids[:, :K].copy())
-        del ids
-    return np.concatenate(counts), np.concatenate(firsts)
+        first_d.append(d[:, :K].copy())
+        del ids, d
+    return np.concatenate(counts), np.concatenate(firsts), np.concatenate(first_d)
 
 
 def check_ours(checks: Checks, data: Data, label: str, ids: Any, dist: Any) -> bool:
@@ -256,31 +267,42 @@ def run_ours(args: argparse.Namespace, data: Data, checks: Checks) -> list[dict[
     Q, B = data.queries, data.base
     path = args.tmp_dir / "index_knn_debian"
     points: list[dict[str, Any]] = []
-    by_tables: dict[int, list[int]] = {}
-    for tables, probes in ours_points(args.ours):
-        by_tables.setdefault(tables, []).append(probes)
-    bl, kp = args.bucket_length, args.projections
-    for tables, probe_list in by_tables.items():
-        log(f"ours: Index.build bucket_length={bl:g}, L={tables}, k={kp}, seed={args.seed} -> {path}")
+    by_tables: dict[int, list[tuple[int, int | None]]] = {}
+    for tables, probes, rerank in ours_points(args.ours):
+        if rerank is not None and not args.sketch_bits:
+            raise SystemExit(f"point {tables}:{probes}:{rerank}: a rerank needs --sketch-bits > 0")
+        by_tables.setdefault(tables, []).append((probes, rerank))
+    bl, kp, bits = args.bucket_length, args.projections, args.sketch_bits
+    for tables, searches in by_tables.items():
+        log(f"ours: Index.build bucket_length={bl:g}, L={tables}, k={kp}, sketch_bits={bits}, seed={args.seed} -> {path}")
         t_build, index = best_of(
-            lambda: build_ours(path, B, bl, tables, kp, args.seed), args.build_repeats, "build"
+            lambda: build_ours(path, B, bl, tables, kp, args.seed, bits), args.build_repeats, "build"
         )
-        for probes in probe_list:
-            t, (ids, dist) = best_of(lambda: index.knn(Q, k=K, probes=probes), args.repeats, f"knn L={tables} P={probes}")
-            label = f"ours L={tables} P={probes}"
+        for probes, rerank in searches:
+            name = f"L={tables} P={probes}" + ("" if rerank is None else f" R={rerank}")
+            label = f"ours {name}"
+            t, (ids, dist) = best_of(lambda: index.knn(Q, k=K, probes=probes, rerank=rerank), args.repeats, f"knn {name}")
             check_ours(checks, data, label, ids, dist)
-            counts, firsts = candidates(index, Q, probes)
-            checks.require(
-                f"{label}: the top {K} are the first {K} of the full candidate ranking",
-                np.array_equal(firsts, ids),
-                f"{int((firsts != ids).any(axis=1).sum())} queries differ",
-            )
+            counts, firsts, first_d = candidates(index, Q, probes)
+            if bits:
+                # The screen measures a subset of the candidates: never better than all of them.
+                checks.require(
+                    f"{label}: no answer beats the full candidate ranking's",
+                    bool(np.all(dist >= first_d * (1 - 1e-6))),
+                    f"{int((dist < first_d * (1 - 1e-6)).any(axis=1).sum())} queries",
+                )
+            else:
+                checks.require(
+                    f"{label}: the top {K} are the first {K} of the full candidate ranking",
+                    np.array_equal(firsts, ids),
+                    f"{int((firsts != ids).any(axis=1).sum())} queries differ",
+                )
             r = recall_at_k(data, ids)
             pt: dict[str, Any] = {
                 "method": "ours",
-                "label": f"L={tables} P={probes}",
+                "label": name,
                 "params": {"bucket_length": bl, "num_hash_tables": tables, "projections_per_table": kp,
-                           "seed": args.seed, "probes": probes},
+                           "seed": args.seed, "sketch_bits": bits, "probes": probes, "rerank": rerank},
                 "build_s": t_build.best,
                 "build": t_build.as_dict(),
                 "search": t.as_dict(),
@@ -303,8 +325,8 @@ def run_ours(args: argparse.Namespace, data: Data, checks: Checks) -> list[dict[
         import fast_lsh_ann as fla
 
         reopened = fla.Index.open(path)
-        a_ids, a_d = index.knn(Q, k=K, probes=probe_list[-1])
-        b_ids, b_d = reopened.knn(Q, k=K, probes=probe_list[-1])
+        a_ids, a_d = index.knn(Q, k=K, probes=searches[-1][0], rerank=searches[-1][1])
+        b_ids, b_d = reopened.knn(Q, k=K, probes=searches[-1][0], rerank=searches[-1][1])
         checks.require(
             f"ours L={tables}: Index.open of the persisted index gives the same answer",
             np.array_equal(a_ids, b_ids) and np.array_equal(a_d, b_d),
@@ -534,12 +556,12 @@ def run_sweep(args: argparse.Namespace, data: Data, checks: Checks, env: dict[st
     for bl in float_list(args.sweep_bl):
         for kp in int_list(args.sweep_k):
             for tables in int_list(args.sweep_tables):
-                t_build, index = best_of(lambda: build_ours(path, B, bl, tables, kp, args.seed), 1)
+                t_build, index = best_of(lambda: build_ours(path, B, bl, tables, kp, args.seed, args.sketch_bits), 1)
                 r0 = None
                 for probes in probes_list:
                     t, (ids, dist) = best_of(lambda: index.knn(Q, k=K, probes=probes), args.sweep_repeats)
                     r = recall_at_k(data, ids)
-                    counts, _ = candidates(index, Q[:ncq], probes)
+                    counts, _, _ = candidates(index, Q[:ncq], probes)
                     rec = {
                         "bucket_length": bl, "projections_per_table": kp, "num_hash_tables": tables,
                         "probes": probes, "build_s": t_build.best, "search_s": t.best,
@@ -584,7 +606,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bucket-length", type=float, default=DEFAULT_BUCKET_LENGTH)
     p.add_argument("--projections", type=int, default=DEFAULT_PROJECTIONS, help="projections_per_table k")
     p.add_argument("--seed", type=int, default=42, help="model seed")
-    p.add_argument("--ours", default=DEFAULT_OURS, help=f"our curve: tables:probes points (default {DEFAULT_OURS})")
+    p.add_argument("--sketch-bits", type=int, default=DEFAULT_SKETCH_BITS, help="sketch_bits of our index (0: none)")
+    p.add_argument("--ours", default=DEFAULT_OURS,
+                   help=f"our curve: tables:probes[:rerank] points (default {DEFAULT_OURS})")
     p.add_argument("--hnsw-m", type=int, default=32)
     p.add_argument("--hnsw-efc", type=int, default=200)
     p.add_argument("--hnsw-ef", default="10,20,40,80,160")
@@ -664,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = 0.0
     row1 = Row(
         benchmark=f"k-NN at recall@{K} ≥ {tgt:g}, {q:,} queries over debian-desc {B.shape[0]:,}×{B.shape[1]} "
-        f"(bucket_length {args.bucket_length:g}, k={args.projections})",
+        f"(bucket_length {args.bucket_length:g}, k={args.projections}, sketch_bits {args.sketch_bits})",
         ours=ours_txt,
         peer=f"best peer {peer_best['method']} {peer_best['label']}: {fmt_rate(peer_best['qps'], 'q/s')} "
         f"(recall {peer_best['recall']:.3f}); "
@@ -684,8 +708,9 @@ def main(argv: list[str] | None = None) -> int:
     path = args.tmp_dir / "index_knn_debian"
 
     def ours_e2e() -> Any:
-        index = build_ours(path, B, ep["bucket_length"], ep["num_hash_tables"], ep["projections_per_table"], ep["seed"])
-        return index.knn(Q, k=K, probes=ep["probes"])
+        index = build_ours(path, B, ep["bucket_length"], ep["num_hash_tables"], ep["projections_per_table"], ep["seed"],
+                           ep["sketch_bits"])
+        return index.knn(Q, k=K, probes=ep["probes"], rerank=ep["rerank"])
 
     def faiss_e2e() -> Any:
         flat_index = faiss.IndexFlatL2(B.shape[1])

@@ -179,6 +179,7 @@ def _build(args: argparse.Namespace) -> int:
         num_hash_tables=args.tables,
         projections_per_table=args.projections_per_table,
         seed=args.seed,
+        sketch_bits=args.sketch_bits,
         ids=ids,
         memory_budget=args.memory_budget,
         progress=args.progress,
@@ -195,7 +196,7 @@ def _knn(args: argparse.Namespace) -> int:
     idx = Index.open(args.path)
     queries = _read_queries(args.queries, args.column)
     t0 = time.perf_counter()
-    ids, dist = idx.knn(queries, k=args.k, probes=args.probes)
+    ids, dist = idx.knn(queries, k=args.k, probes=args.probes, rerank=args.rerank)
     elapsed = time.perf_counter() - t0
     print(f"{ids.shape[0]:,} queries, k={args.k}, probes={args.probes}: {elapsed:.3f} s")
     if args.out is not None:
@@ -225,7 +226,7 @@ def _join(args: argparse.Namespace) -> int:
     if args.knn is not None:
         if args.out is None:
             raise _UserError("a k-NN join writes its answers: give --out OUT.parquet")
-        idx.knn_join(other, k=args.knn, probes=args.probes, out=args.out, overwrite=args.overwrite, progress=args.progress)
+        idx.knn_join(other, k=args.knn, probes=args.probes, rerank=args.rerank, out=args.out, overwrite=args.overwrite, progress=args.progress)
         print(f"k-NN join of {len(idx):,} rows, k={args.knn}: {time.perf_counter() - t0:.3f} s, written to {args.out}")
         return 0
     join = idx.join(
@@ -336,6 +337,9 @@ def _add_build(sub: Any) -> None:
     p.add_argument("--projections-per-table", type=int, default=1, metavar="K",
                    help="projections combined per table (AND-amplification; default 1, Spark's hashes)")
     p.add_argument("--seed", type=int, default=42, metavar="S", help="random projections seed (default 42)")
+    p.add_argument("--sketch-bits", type=int, default=0, metavar="B",
+                   help="store a B-bit sign sketch per row (a multiple of 64, e.g. 256) so k-NN ranks candidates "
+                        "by Hamming distance before exact distances (default 0: none)")
     p.add_argument("--ids", metavar="FILE", help="a 1-D integer .npy array: external ids, one per row (default: row numbers)")
     p.add_argument("--memory-budget", default="1GB", metavar="SIZE",
                    help="bound on the sort buffers, e.g. 256MB or 2GiB (default 1GB); the rest spills to disk")
@@ -351,6 +355,8 @@ def _add_knn(sub: Any) -> None:
     p.add_argument("--column", metavar="NAME", help="Parquet queries: the list column holding the vectors")
     p.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
     p.add_argument("--probes", type=int, default=0, help="extra buckets visited per table (multi-probe; default 0)")
+    p.add_argument("--rerank", type=int, metavar="R",
+                   help="on an index with sketches: candidates measured exactly per query (default 20 x k)")
     p.add_argument("--out", metavar="OUT.npz",
                    help="write arrays ids (int64) and distances (float32), shape (queries, k), to this .npz file")
     p.add_argument("--show", type=int, default=5, metavar="N", help="queries printed when there is no --out (default 5)")
@@ -366,6 +372,8 @@ def _add_join(sub: Any) -> None:
     p.add_argument("--threshold", type=float, metavar="T", help="report pairs closer than T")
     p.add_argument("--knn", type=int, metavar="K", help="instead: the K nearest rows of every row (needs --out)")
     p.add_argument("--probes", type=int, default=0, help="k-NN join: extra buckets visited per table (default 0)")
+    p.add_argument("--rerank", type=int, metavar="R",
+                   help="k-NN join on an index with sketches: candidates measured exactly per row (default 20 x k)")
     p.add_argument("--min-collisions", type=int, default=1, metavar="M", help="keep pairs colliding in >= M tables")
     p.add_argument("--max-bucket-rows", type=int, metavar="N", help="sample buckets larger than N rows (reported)")
     p.add_argument("--memory-budget", default="1GB", metavar="SIZE", help="bound for bucketing a file given as --other")

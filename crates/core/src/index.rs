@@ -39,8 +39,17 @@ pub struct Index {
     /// Per table: its rows and its bucket directory.
     tables: Vec<(Segment<Mmap>, Segment<Mmap>)>,
     ids: Option<Segment<Mmap>>,
-    /// With `sketch_bits > 0`: every row's sketch, and the planes that compute a query's.
-    sketches: Option<(Segment<Mmap>, Sketcher)>,
+    sketches: Option<Sketches>,
+}
+
+/// An index's sketches (when built with `sketch_bits > 0`).
+struct Sketches {
+    /// Every row's sketch.
+    rows: Segment<Mmap>,
+    /// The planes and centre, kept mapped so that `verify` reads them.
+    planes: Segment<Mmap>,
+    /// The planes ready to sketch queries.
+    sketcher: Sketcher,
 }
 
 /// Candidates measured exactly per neighbour asked for, when an index has sketches and
@@ -162,8 +171,14 @@ impl Index {
                     map_segment(path, &manifest, names::SKETCH_PLANES, Kind::SketchPlanes)?;
                 expect(&planes, names::SKETCH_PLANES, bits + 1, dim)?;
                 let sketcher = Sketcher::from_stored(dim, bits, planes.values::<f32>()?.to_vec())
-                    .map_err(|e| corrupt_err(&path.join(names::SKETCH_PLANES), e.to_string()))?;
-                Some((seg, sketcher))
+                    .map_err(|e| {
+                    corrupt_err(&path.join(names::SKETCH_PLANES), e.to_string())
+                })?;
+                Some(Sketches {
+                    rows: seg,
+                    planes,
+                    sketcher,
+                })
             }
         };
         Ok(Index {
@@ -204,7 +219,7 @@ impl Index {
         let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures];
         all.extend(self.tables.iter().flat_map(|(rows, dir)| [rows, dir]));
         all.extend(self.ids.iter());
-        all.extend(self.sketches.iter().map(|(seg, _)| seg));
+        all.extend(self.sketches.iter().flat_map(|s| [&s.rows, &s.planes]));
         all.par_iter()
             .try_for_each(|s| s.verify().map_err(Error::from))
     }
@@ -261,10 +276,7 @@ impl Index {
             }
             .into());
         }
-        let sketches = match &self.sketches {
-            Some((_, sketcher)) => Some(sketcher.sketch(queries)),
-            None => None,
-        };
+        let sketches = self.sketcher().map(|s| s.sketch(queries));
         self.knn_many(queries, k, probes, rerank, sketches.as_deref(), None)
     }
 
@@ -291,13 +303,15 @@ impl Index {
         match other {
             Some(o) => {
                 self.check_compatible(o)?;
-                let sketches = o.sketches.as_ref().map(|(_, s)| s.sketch(queries));
+                let sketches = o.sketcher().map(|s| s.sketch(queries));
                 o.knn_many(queries, k, probes, rerank, sketches.as_deref(), None)
             }
             None => {
                 // A row's own sketch is already stored.
                 let words = self.params.sketch_bits / 64;
-                let own = self.stored_sketches().map(|s| &s[rows.start * words..rows.end * words]);
+                let own = self
+                    .stored_sketches()
+                    .map(|s| &s[rows.start * words..rows.end * words]);
                 self.knn_many(queries, k, probes, rerank, own, Some(rows.start))
             }
         }
@@ -323,7 +337,7 @@ impl Index {
     fn stored_sketches(&self) -> Option<&[u64]> {
         self.sketches
             .as_ref()
-            .map(|(seg, _)| seg.values::<u64>().expect("checked at open"))
+            .map(|s| s.rows.values::<u64>().expect("checked at open"))
     }
 
     /// How many candidates per query get an exact distance: all (`None`) without sketches.
@@ -465,6 +479,19 @@ impl Index {
     /// The hasher of the index's stored projections.
     pub fn hasher(&self) -> &BrpHasher {
         &self.hasher
+    }
+
+    /// Row `row`'s sign sketch, if the index has sketches.
+    pub fn sketch(&self, row: usize) -> Option<&[u64]> {
+        let words = self.params.sketch_bits / 64;
+        self.stored_sketches()
+            .map(|s| &s[row * words..(row + 1) * words])
+    }
+
+    /// The sketcher of the index's stored planes (which computes a query's sketch), if the
+    /// index has sketches.
+    pub fn sketcher(&self) -> Option<&Sketcher> {
+        self.sketches.as_ref().map(|s| &s.sketcher)
     }
 
     /// Each row's bucket key in every table (the signatures segment).

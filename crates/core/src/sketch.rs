@@ -47,7 +47,7 @@ pub struct Sketcher {
 
 /// Check a sketch size: a positive multiple of 64, at most [`MAX_BITS`].
 pub fn check_bits(bits: usize) -> Result<()> {
-    if bits == 0 || bits % 64 != 0 || bits > MAX_BITS {
+    if bits == 0 || !bits.is_multiple_of(64) || bits > MAX_BITS {
         return Err(Error::invalid(
             "sketch_bits",
             format!("must be 0 (no sketches) or a multiple of 64 up to {MAX_BITS}, got {bits}"),
@@ -81,7 +81,13 @@ impl Sketcher {
         let (centre, planes) = stored.split_at(dim);
         let offsets = planes
             .chunks_exact(dim)
-            .map(|p| centre.iter().zip(p).map(|(&c, &v)| f64::from(c) * f64::from(v)).sum::<f64>() as f32)
+            .map(|p| {
+                centre
+                    .iter()
+                    .zip(p)
+                    .map(|(&c, &v)| f64::from(c) * f64::from(v))
+                    .sum::<f64>() as f32
+            })
             .collect();
         let mut packed = PackedCols::default();
         packed.fill(Rows::new(planes, dim)?, 0..bits, dim);
@@ -146,7 +152,12 @@ impl Sketcher {
 /// Hamming distances of `W`-word sketches (`W` a constant, so the loop unrolls into a few
 /// vector instructions per row).
 #[inline(always)]
-fn hamming_fixed<const W: usize>(query: &[u64], sketches: &[u64], rows: &[u32], out: &mut Vec<u16>) {
+fn hamming_fixed<const W: usize>(
+    query: &[u64],
+    sketches: &[u64],
+    rows: &[u32],
+    out: &mut Vec<u16>,
+) {
     let query: &[u64; W] = query.try_into().expect("W words");
     out.reserve(rows.len());
     for &r in rows {

@@ -427,8 +427,8 @@ impl IndexWriter {
             self.ids.take(),
             self.sketches.take(),
         ]
-            .into_iter()
-            .flatten()
+        .into_iter()
+        .flatten()
         {
             segments.push(w.finish()?);
         }

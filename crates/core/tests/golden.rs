@@ -76,7 +76,9 @@ fn check(name: &str, want_ids: impl Fn(usize) -> i64) {
 
     // k-NN of every row equals brute force over the rows colliding with it.
     let k = 5;
-    let got = index.knn(Rows::new(&data, dim).unwrap(), k, 0, None).unwrap();
+    let got = index
+        .knn(Rows::new(&data, dim).unwrap(), k, 0, None)
+        .unwrap();
     for q in 0..n {
         let mut want: Vec<(f64, usize)> = (0..n)
             .filter(|&r| (0..params.num_hash_tables).any(|t| keys[r][t] == keys[q][t]))

@@ -202,3 +202,100 @@ fn damage_is_detected() {
     std::fs::write(&file, &bytes).unwrap();
     assert!(is_corrupt(Index::open(&p).err().unwrap()));
 }
+
+fn build_sketched(path: &Path, data: &[f32], sketch_bits: usize) -> Index {
+    let params = IndexParams {
+        sketch_bits,
+        ..params(2)
+    };
+    let mut w = IndexWriter::create(path, params, 1 << 20, false).unwrap();
+    for chunk in data.chunks(8 * 900) {
+        w.append(Rows::new(chunk, 8).unwrap(), None).unwrap();
+    }
+    w.finish().unwrap();
+    Index::open(path).unwrap()
+}
+
+#[test]
+fn sketches_rank_candidates_before_exact_distances() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(4000, 8, 5);
+    let plain = build_sketched(&dir.path().join("plain"), &data, 0);
+    let sketched = build_sketched(&dir.path().join("sketched"), &data, 128);
+    sketched.verify().unwrap();
+    let queries = Rows::new(&data[8 * 100..8 * 160], 8).unwrap();
+    let (k, probes) = (5, 2);
+    assert!(
+        plain.knn(queries, k, probes, Some(10)).is_err(),
+        "rerank needs sketches"
+    );
+    assert!(sketched.knn(queries, k, probes, Some(0)).is_err());
+    let bad = IndexParams {
+        sketch_bits: 100,
+        ..params(2)
+    };
+    assert!(IndexWriter::create(&dir.path().join("bad"), bad, 1 << 20, false).is_err());
+
+    // Told to measure every candidate, the sketched index answers as the plain one.
+    let everything = sketched.knn(queries, k, probes, Some(4000)).unwrap();
+    assert_eq!(everything, plain.knn(queries, k, probes, None).unwrap());
+
+    // With rerank r, the answer is the exact top k of the r candidates nearest in Hamming
+    // distance (ties by smaller row), the query's sketch computed from the stored planes.
+    let rerank = 40;
+    let screened = sketched.knn(queries, k, probes, Some(rerank)).unwrap();
+    let candidates = plain.knn(queries, 4000, probes, None).unwrap();
+    let query_sketches = sketched.sketcher().unwrap().sketch(queries);
+    let mut differs = 0;
+    for q in 0..queries.len() {
+        let qs = &query_sketches[q * 2..q * 2 + 2];
+        let hamming = |r: usize| -> u32 {
+            let s = sketched.sketch(r).unwrap();
+            qs.iter().zip(s).map(|(a, b)| (a ^ b).count_ones()).sum()
+        };
+        let mut cands: Vec<usize> = candidates.ids[q * 4000..(q + 1) * 4000]
+            .iter()
+            .filter(|&&id| id >= 0)
+            .map(|&id| id as usize)
+            .collect();
+        assert!(cands.len() > rerank, "query {q}: the screen has work to do");
+        cands.sort_by_key(|&r| (hamming(r), r));
+        cands.truncate(rerank);
+        let q_vec = queries.row(q);
+        let mut exact: Vec<(f64, usize)> = cands
+            .iter()
+            .map(|&r| {
+                let d: f64 = data[r * 8..r * 8 + 8]
+                    .iter()
+                    .zip(q_vec)
+                    .map(|(a, b)| ((a - b) as f64).powi(2))
+                    .sum();
+                (d, r)
+            })
+            .collect();
+        exact.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let want: Vec<i64> = exact.iter().take(k).map(|&(_, r)| r as i64).collect();
+        assert_eq!(screened.ids[q * k..(q + 1) * k], want, "query {q}");
+        differs +=
+            usize::from(screened.ids[q * k..(q + 1) * k] != everything.ids[q * k..(q + 1) * k]);
+    }
+    assert!(
+        differs > 0,
+        "a screen of {rerank} should change some answers"
+    );
+
+    // knn_join screens with the rows' stored sketches, never counting a row as its own
+    // neighbour.
+    let joined = sketched
+        .knn_join(None, 0..300, k, probes, Some(4000))
+        .unwrap();
+    assert_eq!(
+        joined,
+        plain.knn_join(None, 0..300, k, probes, None).unwrap()
+    );
+    let joined = sketched.knn_join(None, 0..300, k, probes, Some(8)).unwrap();
+    for r in 0..300 {
+        assert!(!joined.ids[r * k..(r + 1) * k].contains(&(r as i64)));
+        assert!(joined.ids[r * k] >= 0);
+    }
+}
