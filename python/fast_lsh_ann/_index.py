@@ -157,7 +157,7 @@ class Index:
         table, visiting ``probes`` extra buckets per table (query-directed multi-probe).
 
         On an index built with ``sketch_bits``, only the ``rerank`` candidates nearest in
-        Hamming distance get an exact distance (default ``20 * k``; more is slower and
+        Hamming distance get an exact distance (at least ``k``; default ``20 * k``; more is slower and
         more accurate). Without sketches every candidate does, and ``rerank`` is refused.
 
         Returns ``(ids, distances)``: int64 and float32 arrays of shape ``(q, k)``, nearest

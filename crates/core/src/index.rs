@@ -251,7 +251,7 @@ impl Index {
     /// by smaller row. Parallel over queries.
     ///
     /// On an index with sketches, only the `rerank` candidates nearest in Hamming distance
-    /// are measured exactly (`None`: [`DEFAULT_RERANK_PER_K`] `x k`); without sketches every
+    /// are measured exactly (at least `k`; `None`: [`DEFAULT_RERANK_PER_K`] `x k`); without sketches every
     /// candidate is, and `rerank` must be `None`.
     pub fn knn<T: Element>(
         &self,
