@@ -27,7 +27,7 @@ def test_golden_k1_matches_the_spark_oracle(vectors: np.ndarray) -> None:
     idx = fla.Index.open(DATA / "golden-k1")
     idx.verify()
     assert len(idx) == vectors.shape[0] and idx.dim == vectors.shape[1]
-    assert idx.params == {"bucket_length": 2.0, "num_hash_tables": 4, "projections_per_table": 1, "seed": 42}
+    assert idx.params == {"bucket_length": 2.0, "num_hash_tables": 4, "projections_per_table": 1, "seed": 42, "sketch_bits": 0}
     hashes = ref_hashes(vectors, ref_unit_vectors(42, 4, vectors.shape[1]), 2.0)
     ids, dist = idx.knn(vectors, k=6)
     x64 = vectors.astype(np.float64)
@@ -45,7 +45,7 @@ def test_golden_k3_opens_and_finds_every_row_itself(vectors: np.ndarray) -> None
     idx = fla.Index.open(DATA / "golden-k3")
     idx.verify()
     assert len(idx) == vectors.shape[0]
-    assert idx.params == {"bucket_length": 1.5, "num_hash_tables": 3, "projections_per_table": 3, "seed": 7}
+    assert idx.params == {"bucket_length": 1.5, "num_hash_tables": 3, "projections_per_table": 3, "seed": 7, "sketch_bits": 0}
     ids, dist = idx.knn(vectors, k=3)
     assert ids[:, 0].tolist() == list(range(vectors.shape[0]))
     assert (dist[:, 0] == 0).all()
