@@ -89,6 +89,7 @@ from typing import Any
 import numpy as np
 
 import common
+from bench_index_join import build
 from common import Checks, Row, Timing, best_of, check_distances, fmt_rate, fmt_s, log
 
 NAME = "index_knn"
@@ -196,22 +197,6 @@ def check_ground_truth(checks: Checks, data: Data) -> None:
 # --------------------------------------------------------------------------- ours
 
 
-def build_ours(path: Path, base: np.ndarray, bucket_length: float, tables: int, projections: int, seed: int,
-               sketch_bits: int) -> Any:
-    import fast_lsh_ann as fla
-
-    return fla.Index.build(
-        path,
-        base,
-        bucket_length=bucket_length,
-        num_hash_tables=tables,
-        projections_per_table=projections,
-        seed=seed,
-        sketch_bits=sketch_bits,
-        overwrite=True,
-    )
-
-
 def candidates(index: Any, queries: np.ndarray, probes: int, chunk: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per query, how many rows share a bucket with it (k = all rows, every one measured,
     returns every candidate), and the first K ids and distances of that full ranking."""
@@ -276,7 +261,7 @@ def run_ours(args: argparse.Namespace, data: Data, checks: Checks) -> list[dict[
     for tables, searches in by_tables.items():
         log(f"ours: Index.build bucket_length={bl:g}, L={tables}, k={kp}, sketch_bits={bits}, seed={args.seed} -> {path}")
         t_build, index = best_of(
-            lambda: build_ours(path, B, bl, tables, kp, args.seed, bits), args.build_repeats, "build"
+            lambda: build(path, B, bl, kp, tables, args.seed, sketch_bits=bits), args.build_repeats, "build"
         )
         for probes, rerank in searches:
             name = f"L={tables} P={probes}" + ("" if rerank is None else f" R={rerank}")
@@ -556,7 +541,7 @@ def run_sweep(args: argparse.Namespace, data: Data, checks: Checks, env: dict[st
     for bl in float_list(args.sweep_bl):
         for kp in int_list(args.sweep_k):
             for tables in int_list(args.sweep_tables):
-                t_build, index = best_of(lambda: build_ours(path, B, bl, tables, kp, args.seed, args.sketch_bits), 1)
+                t_build, index = best_of(lambda: build(path, B, bl, kp, tables, args.seed, sketch_bits=args.sketch_bits), 1)
                 r0 = None
                 for probes in probes_list:
                     t, (ids, dist) = best_of(lambda: index.knn(Q, k=K, probes=probes), args.sweep_repeats)
@@ -708,8 +693,8 @@ def main(argv: list[str] | None = None) -> int:
     path = args.tmp_dir / "index_knn_debian"
 
     def ours_e2e() -> Any:
-        index = build_ours(path, B, ep["bucket_length"], ep["num_hash_tables"], ep["projections_per_table"], ep["seed"],
-                           ep["sketch_bits"])
+        index = build(path, B, ep["bucket_length"], ep["projections_per_table"], ep["num_hash_tables"], ep["seed"],
+                      sketch_bits=ep["sketch_bits"])
         return index.knn(Q, k=K, probes=ep["probes"], rerank=ep["rerank"])
 
     def faiss_e2e() -> Any:

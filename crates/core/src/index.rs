@@ -429,10 +429,7 @@ impl Index {
                 visit(&moved)?;
             }
         }
-        distinct(&mut rows, self.rows);
-        if let Some(e) = exclude {
-            rows.retain(|&r| r != e);
-        }
+        distinct(&mut rows, self.rows, exclude);
         if let (Some((sketch, keep)), Some(all)) = (screen, self.stored_sketches()) {
             sketch::screen(&mut rows, all, sketch, keep);
         }
@@ -506,13 +503,13 @@ std::thread_local! {
     static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Drop repeated rows from `rows` (all `< total`), with a thread-local bitmap of the index's
-/// rows (sorting the candidates instead cost a third of a query's time). When the
+/// Drop repeated rows from `rows` (all `< total`), and `exclude`, with a thread-local bitmap
+/// of the index's rows (sorting the candidates instead cost a third of a query's time). When the
 /// candidates are many against the bitmap's size, the rows are marked and read back from
 /// the map, which also sorts them (the vectors and sketches are then read in order);
 /// otherwise repeats are dropped in place, first occurrences kept. The bitmap is all zero
 /// again on return.
-fn distinct(rows: &mut Vec<u32>, total: usize) {
+fn distinct(rows: &mut Vec<u32>, total: usize, exclude: Option<u32>) {
     SEEN.with_borrow_mut(|seen| {
         let words = total.div_ceil(64);
         if seen.len() < words {
@@ -522,6 +519,9 @@ fn distinct(rows: &mut Vec<u32>, total: usize) {
         if rows.len() * 4 >= words {
             for &r in rows.iter() {
                 seen[r as usize / 64] |= 1u64 << (r % 64);
+            }
+            if let Some(e) = exclude {
+                seen[e as usize / 64] &= !(1u64 << (e % 64));
             }
             rows.clear();
             for (w, word) in seen.iter_mut().enumerate() {
@@ -533,14 +533,19 @@ fn distinct(rows: &mut Vec<u32>, total: usize) {
             }
             return;
         }
+        // The excluded row counts as seen already, so it is dropped like a repeat.
+        if let Some(e) = exclude {
+            seen[e as usize / 64] |= 1u64 << (e % 64);
+        }
         rows.retain(|&r| {
             let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
             let new = seen[word] & bit == 0;
             seen[word] |= bit;
             new
         });
-        // Every set bit belongs to a kept row, so zeroing their words clears the map.
-        for &r in rows.iter() {
+        // Every set bit belongs to a kept row or the excluded one, so zeroing their words
+        // clears the map.
+        for &r in rows.iter().chain(exclude.iter()) {
             seen[r as usize / 64] = 0;
         }
     });

@@ -105,11 +105,6 @@ impl Sketcher {
         &self.stored
     }
 
-    /// Bits per sketch.
-    pub fn bits(&self) -> usize {
-        self.bits
-    }
-
     /// `u64` words per sketch.
     pub fn words(&self) -> usize {
         self.bits / 64
@@ -149,21 +144,19 @@ impl Sketcher {
     }
 }
 
-/// Hamming distances of `W`-word sketches (`W` a constant, so the loop unrolls into a few
-/// vector instructions per row).
+/// Hamming distances of `words`-word sketches, appended to `out`. Inlined into
+/// [`hamming_into`] with `words` a constant for the common sizes, so the loop unrolls into a
+/// few vector instructions per row.
+// Plain loops, not iterator adapters: adapters are separate generic functions that would be
+// compiled without the POPCNT instruction `hamming_into` is built for.
 #[inline(always)]
-fn hamming_fixed<const W: usize>(
-    query: &[u64],
-    sketches: &[u64],
-    rows: &[u32],
-    out: &mut Vec<u16>,
-) {
-    let query: &[u64; W] = query.try_into().expect("W words");
+fn hamming_rows(query: &[u64], sketches: &[u64], words: usize, rows: &[u32], out: &mut Vec<u16>) {
+    let query = &query[..words];
     out.reserve(rows.len());
     for &r in rows {
-        let s: &[u64; W] = sketches[r as usize * W..][..W].try_into().expect("W words");
+        let s = &sketches[r as usize * words..][..words];
         let mut d = 0u32;
-        for w in 0..W {
+        for w in 0..words {
             d += (query[w] ^ s[w]).count_ones();
         }
         out.push(d as u16);
@@ -173,23 +166,11 @@ fn hamming_fixed<const W: usize>(
 multiversion! {
     /// Hamming distance from `query` to the sketch of each row in `rows` (`sketches` holds
     /// `query.len()` words per row), appended to `out`.
-    // Plain loops, not iterator adapters: adapters are separate generic functions that
-    // would be compiled without the POPCNT instruction this body is built for.
     fn hamming_into(query: &[u64], sketches: &[u64], rows: &[u32], out: &mut Vec<u16>) {
         match query.len() {
-            4 => hamming_fixed::<4>(query, sketches, rows, out),
-            8 => hamming_fixed::<8>(query, sketches, rows, out),
-            words => {
-                out.reserve(rows.len());
-                for &r in rows {
-                    let s = &sketches[r as usize * words..][..words];
-                    let mut d = 0u32;
-                    for w in 0..words {
-                        d += (query[w] ^ s[w]).count_ones();
-                    }
-                    out.push(d as u16);
-                }
-            }
+            4 => hamming_rows(query, sketches, 4, rows, out),
+            8 => hamming_rows(query, sketches, 8, rows, out),
+            words => hamming_rows(query, sketches, words, rows, out),
         }
     }
 }
