@@ -107,7 +107,7 @@ DEFAULT_BUCKET_LENGTH = 2.0
 # tables:probes:rerank (rerank left out = every candidate measured, as without sketches).
 DEFAULT_PROJECTIONS = 6
 DEFAULT_SKETCH_BITS = 256
-DEFAULT_OURS = "8:0:200,8:2:200,8:2:400,8:4:200,8:4:300,8:4:400,8:8:400,8:8:800"
+DEFAULT_OURS = "8:0:100,8:2:100,8:2:160,8:3:130,8:3:160,8:3:200,8:4:160,8:4:300,8:8:400"
 
 RECALL_RTOL = 1e-6  # tie tolerance on the exact 10th-NN distance
 DIST_RTOL = 1e-4  # our reported distances against float64

@@ -411,13 +411,13 @@ impl Index {
         let per_table = self.params.projections_per_table;
         let scaled = self.hasher.scaled_projections(query);
         let home: Vec<i64> = scaled.iter().map(|x| x.floor() as i64).collect();
-        let mut rows: Vec<u32> = Vec::new();
+        let mut buckets: Vec<(usize, &[u32])> = Vec::new();
         for t in 0..self.params.num_hash_tables {
             let mine = &home[t * per_table..(t + 1) * per_table];
             let table = self.table(t);
             let mut visit = |values: &[i64]| -> Result<()> {
                 let key = self.params.bucket_key(values, 0);
-                rows.extend_from_slice(table.lookup(key)?);
+                buckets.push((t, table.lookup(key)?));
                 Ok(())
             };
             visit(mine)?;
@@ -429,10 +429,12 @@ impl Index {
                 visit(&moved)?;
             }
         }
-        distinct(&mut rows, self.rows, exclude);
-        if let (Some((sketch, keep)), Some(all)) = (screen, self.stored_sketches()) {
-            sketch::screen(&mut rows, all, sketch, keep);
-        }
+        let screen = match (screen, self.stored_sketches()) {
+            (Some((query, keep)), Some(all)) => Some((all, query, keep)),
+            _ => None,
+        };
+        let mut rows = Vec::new();
+        self.candidates(&buckets, exclude, screen, &mut rows)?;
         let vectors = self.vectors();
         let dim = self.params.dim;
         let query32: Vec<f32> = query.iter().map(|v| v.to_f64() as f32).collect();
@@ -460,6 +462,98 @@ impl Index {
             }
         }
         Ok(best.into_sorted_vec())
+    }
+
+    /// The rows to measure exactly for one query, in `rows`: the distinct rows of
+    /// `buckets` other than `exclude`, and with `screen` (every row's sketch, the query's,
+    /// how many to keep) only those nearest in Hamming distance ([`sketch::screen`]).
+    ///
+    /// Repeats are dropped with a thread-local bitmap of the index's rows (sorting the
+    /// candidates instead cost a third of a query's time). When the candidates are many
+    /// against the bitmap's size, the rows are marked and read back from the map, which
+    /// also sorts them, so sketches and vectors are then read in order; otherwise repeats
+    /// are dropped in place, first occurrences kept. A row number past the index's end is a
+    /// corrupt table (caught here, before it indexes anything).
+    fn candidates(
+        &self,
+        buckets: &[(usize, &[u32])],
+        exclude: Option<u32>,
+        screen: Option<(&[u64], &[u64], usize)>,
+        rows: &mut Vec<u32>,
+    ) -> Result<()> {
+        let total = self.rows;
+        let corrupt = |t: usize, r: u32| {
+            corrupt_err(
+                self.tables[t].0.path(),
+                format!("lists row {r} of an index of {total} rows"),
+            )
+        };
+        let entries: usize = buckets.iter().map(|(_, b)| b.len()).sum();
+        SEEN.with_borrow_mut(|seen| {
+            let words = total.div_ceil(64);
+            if seen.len() < words {
+                seen.resize(words, 0);
+            }
+            let seen = &mut seen[..words];
+            rows.clear();
+            if entries * 4 >= words {
+                for &(t, bucket) in buckets {
+                    for &r in bucket {
+                        if r as usize >= total {
+                            seen.fill(0);
+                            return Err(corrupt(t, r));
+                        }
+                        seen[r as usize / 64] |= 1u64 << (r % 64);
+                    }
+                }
+                if let Some(e) = exclude {
+                    seen[e as usize / 64] &= !(1u64 << (e % 64));
+                }
+                match screen {
+                    Some((all, query, keep)) => sketch::screen_marked(seen, all, query, keep, rows),
+                    None => {
+                        for (w, word) in seen.iter_mut().enumerate() {
+                            let mut bits = std::mem::take(word);
+                            while bits != 0 {
+                                rows.push((w * 64) as u32 + bits.trailing_zeros());
+                                bits &= bits - 1;
+                            }
+                        }
+                    }
+                }
+                return Ok(());
+            }
+            // The excluded row counts as seen already, so it is dropped like a repeat.
+            if let Some(e) = exclude {
+                seen[e as usize / 64] |= 1u64 << (e % 64);
+            }
+            let mut bad = None;
+            'gather: for &(t, bucket) in buckets {
+                for &r in bucket {
+                    let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
+                    if r as usize >= total {
+                        bad = Some((t, r));
+                        break 'gather;
+                    }
+                    if seen[word] & bit == 0 {
+                        seen[word] |= bit;
+                        rows.push(r);
+                    }
+                }
+            }
+            // Every set bit belongs to a kept row or the excluded one, so zeroing their
+            // words clears the map.
+            for &r in rows.iter().chain(exclude.iter()) {
+                seen[r as usize / 64] = 0;
+            }
+            if let Some((t, r)) = bad {
+                return Err(corrupt(t, r));
+            }
+            if let Some((all, query, keep)) = screen {
+                sketch::screen(rows, all, query, keep);
+            }
+            Ok(())
+        })
     }
 
     /// This index as a side of a [`merge::join`](crate::merge::join).
@@ -499,54 +593,7 @@ impl Index {
 }
 
 std::thread_local! {
-    /// One bit per row of the largest index this thread has searched.
+    /// One bit per row of the largest index this thread has searched (all zero between
+    /// uses).
     static SEEN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Drop repeated rows from `rows` (all `< total`), and `exclude`, with a thread-local bitmap
-/// of the index's rows (sorting the candidates instead cost a third of a query's time). When the
-/// candidates are many against the bitmap's size, the rows are marked and read back from
-/// the map, which also sorts them (the vectors and sketches are then read in order);
-/// otherwise repeats are dropped in place, first occurrences kept. The bitmap is all zero
-/// again on return.
-fn distinct(rows: &mut Vec<u32>, total: usize, exclude: Option<u32>) {
-    SEEN.with_borrow_mut(|seen| {
-        let words = total.div_ceil(64);
-        if seen.len() < words {
-            seen.resize(words, 0);
-        }
-        let seen = &mut seen[..words];
-        if rows.len() * 4 >= words {
-            for &r in rows.iter() {
-                seen[r as usize / 64] |= 1u64 << (r % 64);
-            }
-            if let Some(e) = exclude {
-                seen[e as usize / 64] &= !(1u64 << (e % 64));
-            }
-            rows.clear();
-            for (w, word) in seen.iter_mut().enumerate() {
-                let mut bits = std::mem::take(word);
-                while bits != 0 {
-                    rows.push((w * 64) as u32 + bits.trailing_zeros());
-                    bits &= bits - 1;
-                }
-            }
-            return;
-        }
-        // The excluded row counts as seen already, so it is dropped like a repeat.
-        if let Some(e) = exclude {
-            seen[e as usize / 64] |= 1u64 << (e % 64);
-        }
-        rows.retain(|&r| {
-            let (word, bit) = (r as usize / 64, 1u64 << (r % 64));
-            let new = seen[word] & bit == 0;
-            seen[word] |= bit;
-            new
-        });
-        // Every set bit belongs to a kept row or the excluded one, so zeroing their words
-        // clears the map.
-        for &r in rows.iter().chain(exclude.iter()) {
-            seen[r as usize / 64] = 0;
-        }
-    });
 }

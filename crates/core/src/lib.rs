@@ -18,7 +18,7 @@
 //! distance kernel), [`bucket`] (rows grouped by bucket), [`knn`], [`join`], [`error`];
 //! the on-disk index: [`sort`] (external sort), [`table`] (a hash table's bucket directory and rows),
 //! [`writer`] (building), [`index`] (opened
-//! for queries), [`probe`] (multi-probe), [`sketch`] (sign sketches that rank candidates), [`merge`] (joins of indexes by merging their tables).
+//! for queries), [`probe`] (multi-probe), [`sketch`] (sign sketches that rank candidates), [`planes`] (the directions their bits test), [`merge`] (joins of indexes by merging their tables).
 #![deny(missing_docs)]
 
 pub mod bucket;
@@ -31,6 +31,7 @@ pub mod join;
 pub mod knn;
 pub mod merge;
 pub mod params;
+pub mod planes;
 pub mod probe;
 pub mod rng;
 pub mod rows;

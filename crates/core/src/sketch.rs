@@ -1,8 +1,8 @@
 //! Sign sketches: a few hundred bits per row that rank k-NN candidates before any exact
 //! distance is computed.
 //!
-//! Bit `j` of a row's sketch is the sign of `<x - c, p_j>` for a Gaussian direction `p_j`
-//! and a centre `c` (Charikar's "SimHash", 2002). Two rows differ in a bit with probability
+//! Bit `j` of a row's sketch is the sign of `<x - c, p_j>` for a random direction `p_j`
+//! ([`crate::planes`]) and a centre `c` (Charikar's "SimHash", 2002). Two rows differ in a bit with probability
 //! `angle(x - c, y - c) / pi`, so the Hamming distance between sketches ranks candidates
 //! roughly as their angle about the centre does. Dong, Wang, Josephson, Charikar and Li
 //! ("Modeling LSH for performance tuning", CIKM 2008) filter LSH candidates with such bit
@@ -17,6 +17,7 @@
 
 use crate::cpu::multiversion;
 use crate::error::{Error, Result};
+use crate::planes;
 use crate::rng::JavaRandom;
 use crate::rows::{Element, Rows};
 use crate::tile::{PackedCols, PackedRows, ROW_GROUP};
@@ -57,13 +58,14 @@ pub fn check_bits(bits: usize) -> Result<()> {
 }
 
 impl Sketcher {
-    /// Draw `bits` planes from `seed` and centre them on `centre` (`dim` values).
-    pub fn draw(dim: usize, bits: usize, seed: i64, centre: &[f32]) -> Result<Self> {
+    /// Fit a sketcher of `bits` bits to `sample` (the first rows an index is built from):
+    /// its mean is the centre, and the planes ([`crate::planes`]) are drawn from `seed`.
+    pub fn fit(sample: Rows<'_, f32>, bits: usize, seed: i64) -> Result<Self> {
         check_bits(bits)?;
         let mut rng = JavaRandom::new(seed.wrapping_add(SEED_SALT));
-        let mut stored = centre.to_vec();
-        stored.extend((0..bits * dim).map(|_| rng.next_gaussian() as f32));
-        Self::from_stored(dim, bits, stored)
+        let (centre, planes) = planes::fit(sample, bits, &mut rng);
+        let stored = centre.iter().chain(&planes).map(|&v| v as f32).collect();
+        Self::from_stored(sample.dim(), bits, stored)
     }
 
     /// Rebuild a sketcher from what [`stored`](Self::stored) returned.
@@ -144,39 +146,82 @@ impl Sketcher {
     }
 }
 
-/// Hamming distances of `words`-word sketches, appended to `out`. Inlined into
-/// [`hamming_into`] with `words` a constant for the common sizes, so the loop unrolls into a
-/// few vector instructions per row.
-// Plain loops, not iterator adapters: adapters are separate generic functions that would be
-// compiled without the POPCNT instruction `hamming_into` is built for.
+/// The Hamming distance between two `words`-word sketches. Inlined into the
+/// multiversioned loops below with `words` a constant for the common sizes, so it unrolls
+/// into a few POPCNT instructions.
+// A plain loop, not an iterator adapter: adapters are separate generic functions that
+// would be compiled without the POPCNT instruction the callers are built for.
 #[inline(always)]
-fn hamming_rows(query: &[u64], sketches: &[u64], words: usize, rows: &[u32], out: &mut Vec<u16>) {
-    let query = &query[..words];
-    out.reserve(rows.len());
-    for &r in rows {
-        let s = &sketches[r as usize * words..][..words];
-        let mut d = 0u32;
-        for w in 0..words {
-            d += (query[w] ^ s[w]).count_ones();
-        }
-        out.push(d as u16);
+fn hamming(query: &[u64], sketch: &[u64], words: usize) -> u16 {
+    let (query, sketch) = (&query[..words], &sketch[..words]);
+    let mut d = 0u32;
+    for w in 0..words {
+        d += (query[w] ^ sketch[w]).count_ones();
     }
+    d as u16
+}
+
+/// Calls `$body` with `$words` bound to the sketch size as a constant for 4 and 8 words
+/// (256 and 512 bits), so that [`hamming`] unrolls, and as a variable otherwise.
+macro_rules! with_words {
+    ($len:expr, |$words:ident| $body:expr) => {
+        match $len {
+            4 => {
+                let $words = 4;
+                $body
+            }
+            8 => {
+                let $words = 8;
+                $body
+            }
+            $words => $body,
+        }
+    };
 }
 
 multiversion! {
     /// Hamming distance from `query` to the sketch of each row in `rows` (`sketches` holds
     /// `query.len()` words per row), appended to `out`.
-    fn hamming_into(query: &[u64], sketches: &[u64], rows: &[u32], out: &mut Vec<u16>) {
-        match query.len() {
-            4 => hamming_rows(query, sketches, 4, rows, out),
-            8 => hamming_rows(query, sketches, 8, rows, out),
-            words => hamming_rows(query, sketches, words, rows, out),
-        }
+    fn hamming_listed(query: &[u64], sketches: &[u64], rows: &[u32], out: &mut Vec<u16>) {
+        out.reserve(rows.len());
+        with_words!(query.len(), |words| {
+            for &r in rows {
+                out.push(hamming(query, &sketches[r as usize * words..], words));
+            }
+        })
+    }
+}
+
+multiversion! {
+    /// For each row marked in `marked` (bit `r % 64` of word `r / 64`), in row order: the
+    /// row written to `rows` and its Hamming distance from `query` to `dist` (both as long
+    /// as the marked rows, which must be no more than they are long). Clears `marked`.
+    fn hamming_marked(
+        query: &[u64],
+        sketches: &[u64],
+        marked: &mut [u64],
+        rows: &mut [u32],
+        dist: &mut [u16],
+    ) {
+        with_words!(query.len(), |words| {
+            let mut n = 0;
+            for (w, word) in marked.iter_mut().enumerate() {
+                let mut bits = std::mem::take(word);
+                while bits != 0 {
+                    let r = (w * 64) as u32 + bits.trailing_zeros();
+                    bits &= bits - 1;
+                    let d = hamming(query, &sketches[r as usize * words..], words);
+                    rows[n] = r;
+                    dist[n] = d;
+                    n += 1;
+                }
+            }
+        })
     }
 }
 
 std::thread_local! {
-    /// Per-thread scratch of [`screen`]: distances, a histogram of them, rows at the cut.
+    /// Per-thread scratch of the screens: distances, a histogram of them, rows at the cut.
     static SCRATCH: std::cell::RefCell<(Vec<u16>, Vec<u32>, Vec<u32>)> =
         const { std::cell::RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
@@ -191,35 +236,89 @@ pub fn screen(rows: &mut Vec<u32>, sketches: &[u64], query: &[u64], keep: usize)
     }
     SCRATCH.with_borrow_mut(|(dist, counts, at_cut)| {
         dist.clear();
-        hamming_into(query, sketches, rows, dist);
-        counts.clear();
-        counts.resize(query.len() * 64 + 1, 0);
-        for &d in dist.iter() {
-            counts[d as usize] += 1;
-        }
-        // The cut: the smallest distance at which `keep` rows are reached.
-        let (mut below, mut cut) = (0usize, 0u16);
-        for (d, &c) in counts.iter().enumerate() {
-            if below + c as usize >= keep {
-                cut = d as u16;
-                break;
-            }
-            below += c as usize;
-        }
-        at_cut.clear();
-        let mut i = 0;
-        rows.retain(|&r| {
-            let d = dist[i];
-            i += 1;
-            if d == cut {
-                at_cut.push(r);
-            }
-            d < cut
-        });
-        let room = keep - below;
-        at_cut.select_nth_unstable(room - 1);
-        rows.extend_from_slice(&at_cut[..room]);
+        hamming_listed(query, sketches, rows, dist);
+        keep_nearest(rows, dist, query.len() * 64, keep, counts, at_cut);
     });
+}
+
+/// [`screen`] for candidates given as a bitmap over the rows (bit `r % 64` of word
+/// `r / 64`), which is faster when they are many: the survivors are written to `rows` in row
+/// order (those at the largest kept distance last), and `marked` is all zero on return.
+pub fn screen_marked(
+    marked: &mut [u64],
+    sketches: &[u64],
+    query: &[u64],
+    keep: usize,
+    rows: &mut Vec<u32>,
+) {
+    let marked_rows: usize = marked.iter().map(|w| w.count_ones() as usize).sum();
+    SCRATCH.with_borrow_mut(|(dist, counts, at_cut)| {
+        rows.clear();
+        rows.resize(marked_rows, 0);
+        dist.clear();
+        dist.resize(marked_rows, 0);
+        hamming_marked(query, sketches, marked, rows, dist);
+        if rows.len() > keep {
+            keep_nearest(rows, dist, query.len() * 64, keep, counts, at_cut);
+        }
+    });
+}
+
+/// Keep the `keep < rows.len()` rows with the smallest `dist` (parallel to `rows`, each
+/// at most `bits`), ties to the smaller rows.
+fn keep_nearest(
+    rows: &mut Vec<u32>,
+    dist: &[u16],
+    bits: usize,
+    keep: usize,
+    counts: &mut Vec<u32>,
+    at_cut: &mut Vec<u32>,
+) {
+    // Four interleaved histograms, summed after: neighbouring rows often share a distance,
+    // and one counter incremented again and again waits on its own previous store.
+    const LANES: usize = 4;
+    let stride = bits + 1;
+    counts.clear();
+    counts.resize(LANES * stride, 0);
+    let lanes = dist.chunks_exact(LANES);
+    for &d in lanes.remainder() {
+        counts[d as usize] += 1;
+    }
+    for four in lanes {
+        for (lane, &d) in four.iter().enumerate() {
+            counts[lane * stride + d as usize] += 1;
+        }
+    }
+    for lane in 1..LANES {
+        for d in 0..stride {
+            counts[d] += counts[lane * stride + d];
+        }
+    }
+    // The cut: the smallest distance at which `keep` rows are reached.
+    let (mut below, mut cut) = (0usize, 0u16);
+    for (d, &c) in counts.iter().enumerate() {
+        if below + c as usize >= keep {
+            cut = d as u16;
+            break;
+        }
+        below += c as usize;
+    }
+    // Compact in place: the `below` rows under the cut move to the front.
+    at_cut.clear();
+    let mut kept = 0;
+    for i in 0..rows.len() {
+        let (r, d) = (rows[i], dist[i]);
+        if d < cut {
+            rows[kept] = r;
+            kept += 1;
+        } else if d == cut {
+            at_cut.push(r);
+        }
+    }
+    rows.truncate(kept);
+    let room = keep - below;
+    at_cut.select_nth_unstable(room - 1);
+    rows.extend_from_slice(&at_cut[..room]);
 }
 
 #[cfg(test)]
@@ -231,8 +330,8 @@ mod tests {
     fn bits_are_signs_about_the_centre() {
         let dim = 19;
         let data = uniform_rows(70, dim, 3, 2.0);
-        let centre: Vec<f32> = (0..dim).map(|j| j as f32 * 0.01).collect();
-        let s = Sketcher::draw(dim, 128, 7, &centre).unwrap();
+        let s = Sketcher::fit(Rows::new(&data[..40 * dim], dim).unwrap(), 128, 7).unwrap();
+        let centre = &s.stored()[..dim];
         let got = s.sketch(Rows::new(&data, dim).unwrap());
         assert_eq!(got.len(), 70 * 2);
         let planes = &s.stored()[dim..];
@@ -270,6 +369,19 @@ mod tests {
         let mut few: Vec<u32> = vec![5, 0];
         screen(&mut few, &sketches, &[0], 3);
         assert_eq!(few, vec![5, 0], "fewer rows than kept: untouched");
+        // The same candidates as a bitmap: the same survivors in row order, those at the
+        // cut (distance 1: rows 1 and 4) last; the map cleared.
+        let mut marked = vec![0b111111u64];
+        let mut rows = Vec::new();
+        screen_marked(&mut marked, &sketches, &[0], 3, &mut rows);
+        assert_eq!(rows, vec![2, 1, 4]);
+        assert_eq!(marked, vec![0]);
+        let mut marked = vec![0b11110u64];
+        screen_marked(&mut marked, &sketches, &[0], 2, &mut rows);
+        assert_eq!(rows, vec![2, 1], "ties at the cut: the smaller rows");
+        let mut marked = vec![0b100001u64];
+        screen_marked(&mut marked, &sketches, &[0], 3, &mut rows);
+        assert_eq!(rows, vec![0, 5], "fewer rows than kept: all, in row order");
     }
 
     #[test]

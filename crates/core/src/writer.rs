@@ -147,18 +147,6 @@ impl IndexParams {
     }
 }
 
-/// The mean of each column (the sketches' centre).
-fn column_means(rows: Rows<'_, f32>) -> Vec<f32> {
-    let mut sum = vec![0.0f64; rows.dim()];
-    for r in 0..rows.len() {
-        for (s, &v) in sum.iter_mut().zip(rows.row(r)) {
-            *s += f64::from(v);
-        }
-    }
-    let n = rows.len().max(1) as f64;
-    sum.into_iter().map(|s| (s / n) as f32).collect()
-}
-
 /// A `Corrupt` error for `path`.
 pub(crate) fn corrupt_err(path: &Path, detail: String) -> Error {
     fast_lsh_ann_format::Error::from(fast_lsh_ann_format::ErrorKind::Corrupt {
@@ -368,11 +356,10 @@ impl IndexWriter {
             let narrow = Rows::new(&narrow, self.params.dim)?;
             let sketcher = match &mut self.sketcher {
                 Some(s) => s,
-                none => none.insert(Sketcher::draw(
-                    self.params.dim,
+                none => none.insert(Sketcher::fit(
+                    narrow,
                     self.params.sketch_bits,
                     self.params.seed,
-                    &column_means(narrow),
                 )?),
             };
             w.write_values(&sketcher.sketch(narrow))?;
@@ -410,7 +397,7 @@ impl IndexWriter {
             let (dim, bits) = (self.params.dim, self.params.sketch_bits);
             let sketcher = match self.sketcher.take() {
                 Some(s) => s,
-                None => Sketcher::draw(dim, bits, self.params.seed, &vec![0.0; dim])?,
+                None => Sketcher::fit(Rows::new(&[], dim)?, bits, self.params.seed)?,
             };
             let mut planes = SegmentWriter::create(
                 &self.staging.join(names::SKETCH_PLANES),

@@ -201,6 +201,33 @@ fn damage_is_detected() {
     bytes[20] ^= 1;
     std::fs::write(&file, &bytes).unwrap();
     assert!(is_corrupt(Index::open(&p).err().unwrap()));
+    // A table that lists a row past the end (its payload damaged, so open does not see
+    // it): a query that meets it gets a `Corrupt` error naming the table, not a panic.
+    // Eight projections per table and no probes: a few candidates, the list path; one
+    // projection and eight probes: many, the bitmap path.
+    let fresh_k = |name: &str, k: usize| {
+        let p = dir.path().join(name);
+        build(&p, &data, k, false).unwrap();
+        p
+    };
+    for (name, k, probes) in [("row-few", 8, 0), ("row-many", 1, 8)] {
+        let p = fresh_k(name, k);
+        let file = p.join("table-001.seg");
+        let mut bytes = std::fs::read(&file).unwrap();
+        for row in bytes[64..64 + 2000 * 4].chunks_exact_mut(4) {
+            row.copy_from_slice(&u32::MAX.to_le_bytes());
+        }
+        std::fs::write(&file, &bytes).unwrap();
+        let index = Index::open(&p).unwrap();
+        let q = Rows::new(&data[..8], 8).unwrap();
+        let err = index.knn(q, 3, probes, None).unwrap_err();
+        assert!(err.to_string().contains("table-001.seg"), "{err}");
+        assert!(is_corrupt(err));
+        // The thread's bitmap is clean again: the next index answers right.
+        let good = Index::open(&fresh_k(&format!("{name}-good"), k)).unwrap();
+        let found = good.knn(q, 3, probes, None).unwrap();
+        assert_eq!(found.ids[0], 0);
+    }
 }
 
 fn build_sketched(path: &Path, data: &[f32], sketch_bits: usize) -> Index {
