@@ -80,7 +80,7 @@ GRID_T1 = "0.09:7:6,0.075:5:5,0.06:5:7,0.075:7:8,0.1:12:12"
 GRID_T2 = "0.1:4:10,0.09:4:12,0.09:6:28,0.1:5:16,0.125:8:24"
 # knnjoin (bucket_length:projections:tables:probes:rerank), with 256-bit sketches: the index
 # k-NN sweep's parameters (bucket_length 2 = one sign bit per projection, 6 per table, 8 tables).
-GRID_KNN = "2:6:8:2:100,2:6:8:2:200,2:6:8:4:200,2:6:8:4:300"
+GRID_KNN = "2:6:8:1:100,2:6:8:2:100,2:6:8:2:160,2:6:8:3:160"
 KNN_SKETCH_BITS = 256
 
 
