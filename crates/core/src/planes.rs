@@ -204,10 +204,20 @@ fn orthonormalise(vectors: &mut [f64], dim: usize) {
 mod tests {
     use super::*;
 
-    fn gram(planes: &[f64], dim: usize) -> Vec<f64> {
+    /// Assert that the rows of `planes` (`dim` values each) are orthonormal within `tol`.
+    fn assert_orthonormal(planes: &[f64], dim: usize, tol: f64) {
         let n = planes.len() / dim;
         let row = |i: usize| &planes[i * dim..(i + 1) * dim];
-        (0..n * n).map(|k| dot(row(k / n), row(k % n))).collect()
+        for i in 0..n {
+            for j in 0..n {
+                let (g, want) = (dot(row(i), row(j)), if i == j { 1.0 } else { 0.0 });
+                assert!((g - want).abs() < tol, "planes {i}, {j}: {g}");
+            }
+        }
+    }
+
+    fn fit_rows(data: &[f32], dim: usize, bits: usize) -> (Vec<f64>, Vec<f64>) {
+        fit(Rows::new(data, dim).unwrap(), bits, &mut JavaRandom::new(5))
     }
 
     #[test]
@@ -215,15 +225,11 @@ mod tests {
         let dim = 10;
         let data = crate::rows::uniform_rows(50, dim, 1, 1.0);
         // 64 planes in 10 dimensions: six full blocks and one of four.
-        let (centre, planes) = fit(Rows::new(&data, dim).unwrap(), 64, &mut JavaRandom::new(3));
+        let (centre, planes) = fit_rows(&data, dim, 64);
         assert_eq!(centre.len(), dim);
         assert_eq!(planes.len(), 64 * dim);
         for block in planes.chunks(dim * dim) {
-            let n = block.len() / dim;
-            for (k, g) in gram(block, dim).into_iter().enumerate() {
-                let want = if k / n == k % n { 1.0 } else { 0.0 };
-                assert!((g - want).abs() < 1e-12, "{k}: {g}");
-            }
+            assert_orthonormal(block, dim, 1e-12);
         }
     }
 
@@ -238,30 +244,15 @@ mod tests {
                 *v *= 1e-3;
             }
         }
-        let (_, planes) = fit(
-            Rows::new(&data, dim).unwrap(),
-            bits,
-            &mut JavaRandom::new(5),
-        );
-        for (k, g) in gram(&planes, dim).into_iter().enumerate() {
-            let want = if k / bits == k % bits { 1.0 } else { 0.0 };
-            assert!((g - want).abs() < 1e-12, "{k}: {g}");
-        }
+        let (_, planes) = fit_rows(&data, dim, bits);
+        assert_orthonormal(&planes, dim, 1e-12);
         for p in planes.chunks(dim) {
             let outside: f64 = p[bits..].iter().map(|v| v * v).sum();
             assert!(outside < 1e-3, "{outside}");
         }
         // Fewer rows than dimensions, or identical rows: still orthonormal planes.
         for sample in [data[..10 * dim].to_vec(), vec![0.5f32; 20 * dim]] {
-            let (_, planes) = fit(
-                Rows::new(&sample, dim).unwrap(),
-                bits,
-                &mut JavaRandom::new(5),
-            );
-            for (k, g) in gram(&planes, dim).into_iter().enumerate() {
-                let want = if k / bits == k % bits { 1.0 } else { 0.0 };
-                assert!((g - want).abs() < 1e-9, "{k}: {g}");
-            }
+            assert_orthonormal(&fit_rows(&sample, dim, bits).1, dim, 1e-9);
         }
     }
 }
