@@ -27,15 +27,15 @@ def data(n: int, dim: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
 
 
-def oracle_hashes(X: np.ndarray) -> np.ndarray:
-    return ref_hashes(X, ref_unit_vectors(SEED, L, X.shape[1]), BL)
+def oracle_hashes(X: np.ndarray, bl: float = BL) -> np.ndarray:
+    return ref_hashes(X, ref_unit_vectors(SEED, L, X.shape[1]), bl)
 
 
-def brute_pairs(A: np.ndarray, B: np.ndarray | None, threshold: float, min_collisions: int = 1) -> dict[tuple[int, int], float]:
+def brute_pairs(A: np.ndarray, B: np.ndarray | None, threshold: float, min_collisions: int = 1, bl: float = BL) -> dict[tuple[int, int], float]:
     """Every pair colliding in >= min_collisions tables and closer than threshold."""
     symmetric = B is None
     B = A if B is None else B
-    ha, hb = oracle_hashes(A), oracle_hashes(B)
+    ha, hb = oracle_hashes(A, bl), oracle_hashes(B, bl)
     a64, b64 = A.astype(np.float64), B.astype(np.float64)
     out = {}
     for i in range(len(A)):
@@ -123,6 +123,31 @@ def test_count_only_out_and_summary(two: tuple, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.parquet", "parts"]
 
 
+@pytest.mark.parametrize("bl, plan", [(0.5, "buckets"), (BL, "all_pairs")])
+def test_plans_and_the_sketch_screen(tmp_path: Path, bl: float, plan: str) -> None:
+    A, B = data(1500, 8, 1), data(600, 8, 2)
+    idx = fla.Index.build(tmp_path / "s", A, bucket_length=bl, num_hash_tables=L, seed=SEED, sketch_bits=128)
+    # Narrow buckets are walked; when they hold most pairs, every pair is scanned once.
+    want = brute_pairs(A, None, 2.0, bl=bl)
+    j = idx.join(threshold=2.0)
+    assert_pairs(collect(j), want)
+    assert j.summary is not None and j.summary["plan"] == plan
+    # Every pair of 128-bit sketches is within 128 bits: nothing is screened out.
+    assert_pairs(collect(idx.join(threshold=2.0, max_hamming=128)), want)
+    # A tighter screen keeps a subset, with exact distances, growing with max_hamming.
+    tight = collect(idx.join(threshold=2.0, max_hamming=40))
+    loose = collect(idx.join(threshold=2.0, max_hamming=56))
+    assert 0.3 * len(want) < len(tight) < len(loose) < len(want)
+    assert set(tight) <= set(loose)
+    assert_pairs(loose, {key: want[key] for key in loose})
+    # Vectors not in the index are sketched with the index's planes.
+    want_b = brute_pairs(A, B, 2.0, bl=bl)
+    assert_pairs(collect(idx.join(B, threshold=2.0, max_hamming=128)), want_b)
+    tight_b = collect(idx.join(B, threshold=2.0, max_hamming=40))
+    assert 0.3 * len(want_b) < len(tight_b) < len(want_b)
+    assert_pairs(tight_b, {key: want_b[key] for key in tight_b})
+
+
 def test_join_errors(two: tuple, tmp_path: Path) -> None:
     a, _, A, _ = two
     other = fla.Index.build(tmp_path / "o", A, bucket_length=BL, num_hash_tables=L, seed=SEED + 1)
@@ -140,6 +165,17 @@ def test_join_errors(two: tuple, tmp_path: Path) -> None:
         list(a.join(bad, threshold=1.0))
     with pytest.raises(ValueError, match="count_only"):
         a.join(threshold=1.0, out=tmp_path / "x.parquet", count_only=True)
+    with pytest.raises(ValueError, match="sketch_bits"):
+        list(a.join(threshold=1.0, max_hamming=10))
+    with pytest.raises(ValueError, match="max_hamming"):
+        a.join(threshold=1.0, max_hamming=-1)
+    kw = dict(bucket_length=BL, num_hash_tables=L, seed=SEED, sketch_bits=64)
+    s1 = fla.Index.build(tmp_path / "s1", A[:500], **kw)  # type: ignore[arg-type]
+    s2 = fla.Index.build(tmp_path / "s2", A[500:], **kw)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="at most"):
+        list(s1.join(threshold=1.0, max_hamming=65))
+    with pytest.raises(ValueError, match="planes"):
+        list(s1.join(s2, threshold=1.0, max_hamming=10))
 
 
 def test_leaving_a_join_early_stops_it(two: tuple) -> None:

@@ -164,7 +164,7 @@ class Index:
         first; slots beyond what was found hold id -1 and distance inf.
         """
         k = _inputs.positive_int(k, "k")
-        probes = _check_probes(probes)
+        probes = _non_negative_int(probes, "probes")
         rerank = _check_rerank(rerank)
         arr = _inputs.matrix(queries, "queries", self.dim) if np.ndim(queries) != 1 else _inputs.vector(queries, "queries", self.dim)
         if arr.shape[0] == 0:
@@ -182,6 +182,7 @@ class Index:
         *,
         min_collisions: int = 1,
         max_bucket_rows: int | None = None,
+        max_hamming: int | None = None,
         out: str | os.PathLike[str] | None = None,
         count_only: bool = False,
         progress: bool = False,
@@ -207,6 +208,15 @@ class Index:
         ``min_collisions``: keep a pair only when it collides in at least that many tables.
         ``max_bucket_rows``: sample buckets with more rows than this on a side (giant
         buckets of duplicates); ``summary["capped_buckets"]`` reports when it acted.
+        ``max_hamming``: on an index built with ``sketch_bits``, skip candidate pairs whose
+        sign sketches differ in more than this many bits before measuring them: much faster
+        when most candidates are far, at some loss of recall (see the README for how to
+        choose it). ``other`` must then be vectors or this index itself: another index's
+        sketch planes are fitted to its own data and do not compare.
+
+        When the shared buckets would hold most of all pairs, the join scans every pair
+        once instead of walking the buckets (same pairs, less work);
+        ``summary["plan"]`` says which it did (``"buckets"`` or ``"all_pairs"``).
         Ctrl-C stops the join promptly and leaves no output file.
         """
         threshold = _check_threshold(threshold)
@@ -214,6 +224,7 @@ class Index:
             threshold,
             _inputs.positive_int(min_collisions, "min_collisions"),
             None if max_bucket_rows is None else _inputs.positive_int(max_bucket_rows, "max_bucket_rows"),
+            None if max_hamming is None else _non_negative_int(max_hamming, "max_hamming"),
             _inputs.positive_int(batch_rows, "batch_rows"),
         )
         if out is not None and count_only:
@@ -228,20 +239,21 @@ class Index:
                     sink.write({"id_a": ids_a, "id_b": ids_b, "distance": dist})
         return join
 
-    def _join_streams(self, other: Any, options: tuple[float, int, int | None, int], count_only: bool, budget: int) -> Iterable[_NativeJoinStream]:
-        threshold, min_collisions, max_bucket_rows, batch_rows = options
+    def _join_streams(self, other: Any, options: tuple[float, int, int | None, int | None, int], count_only: bool, budget: int) -> Iterable[_NativeJoinStream]:
+        threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows = options
         if other is None or isinstance(other, Index):
             native_other = None if other is None else other._native
-            yield self._native.join(native_other, threshold, min_collisions, max_bucket_rows, batch_rows, count_only)
+            yield self._native.join(native_other, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only)
             return
         first_id = 0
-        per_row = self.dim * 8 + self.params["num_hash_tables"] * 40  # vectors (f32 copy + input) and sort entries
+        # Vectors (f32 copy + input), sort entries and sketches.
+        per_row = self.dim * 8 + self.params["num_hash_tables"] * 40 + self.params["sketch_bits"] // 8
         rows_per_part = max(1, budget // per_row)
         for chunk in _chunks(other):
             arr = _inputs.matrix(chunk, "other", self.dim)
             for at in range(0, arr.shape[0], rows_per_part):
                 part = arr[at : at + rows_per_part]
-                yield self._native.join_rows(part, first_id, threshold, min_collisions, max_bucket_rows, batch_rows, count_only)
+                yield self._native.join_rows(part, first_id, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only)
                 first_id += part.shape[0]
 
     def knn_join(
@@ -267,7 +279,7 @@ class Index:
         by chunk with the GIL released; Ctrl-C stops it between chunks.
         """
         k = _inputs.positive_int(k, "k")
-        probes = _check_probes(probes)
+        probes = _non_negative_int(probes, "probes")
         rerank = _check_rerank(rerank)
         chunk_rows = _inputs.positive_int(chunk_rows, "chunk_rows")
         if other is not None and not isinstance(other, Index):
@@ -312,10 +324,10 @@ def _check_rerank(rerank: Any) -> int | None:
     return None if rerank is None else _inputs.positive_int(rerank, "rerank")
 
 
-def _check_probes(probes: Any) -> int:
-    if isinstance(probes, bool) or not isinstance(probes, (int, np.integer)) or probes < 0:
-        raise ValueError(f"probes must be an integer >= 0, got {probes!r}")
-    return int(probes)
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
 
 
 def _check_threshold(threshold: Any) -> float:
@@ -382,6 +394,8 @@ class Join:
         # Percentiles of several parts: the largest of each (an upper bound).
         total["bucket_rows_p50_p90_p99_p999"] = [max(p.get("bucket_rows_p50_p90_p99_p999", [0] * 4)[i] for p in parts) for i in range(4)]
         total["stopped"] = any(p.get("stopped", False) for p in parts)
+        plans = {p["plan"] for p in parts if "plan" in p}
+        total["plan"] = plans.pop() if len(plans) == 1 else "mixed" if plans else "buckets"
         total["parts"] = len(self._parts)
         self.summary = total
         if total["capped_buckets"]:

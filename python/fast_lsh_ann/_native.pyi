@@ -93,6 +93,7 @@ class Index:
         threshold: float,
         min_collisions: int,
         max_bucket_rows: int | None,
+        max_hamming: int | None,
         batch_rows: int,
         count_only: bool,
     ) -> JoinStream: ...
@@ -103,6 +104,7 @@ class Index:
         threshold: float,
         min_collisions: int,
         max_bucket_rows: int | None,
+        max_hamming: int | None,
         batch_rows: int,
         count_only: bool,
     ) -> JoinStream: ...

@@ -333,6 +333,22 @@ impl Index {
         Ok(())
     }
 
+    /// Check that `other`'s sketches compare with this index's (the same centre and planes,
+    /// as a join's `max_hamming` screen needs). Each index fits its planes to its own first
+    /// rows, so two indexes built from different data do not pass.
+    pub(crate) fn check_sketches(&self, other: &Index) -> Result<()> {
+        let planes = |i: &Index| i.sketcher().map(|s| s.stored().to_vec());
+        if planes(self) != planes(other) {
+            return Err(Error::invalid(
+                "max_hamming",
+                "the other index's sketch planes differ from this index's (each index fits \
+                 them to its first rows); join its vectors as an array instead, or omit \
+                 max_hamming",
+            ));
+        }
+        Ok(())
+    }
+
     /// Every row's sketch (`sketch_bits / 64` words per row), if the index has sketches.
     fn stored_sketches(&self) -> Option<&[u64]> {
         self.sketches
@@ -564,6 +580,7 @@ impl Index {
             tables: (0..self.params.num_hash_tables)
                 .map(|t| self.table(t))
                 .collect(),
+            sketches: self.stored_sketches(),
         }
     }
 

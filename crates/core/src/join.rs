@@ -20,9 +20,10 @@ use crate::distance::{quick_rel_error, quick_sqdist, spark_sqdist};
 use crate::error::{Error, Result};
 use crate::hash::BrpHasher;
 use crate::rows::{Element, Rows};
+use crate::sketch;
 use crate::tile::{PackedCols, PackedRows, Tile};
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 /// Rows packed together on the left of the block kernel.
 const ROW_BLOCK: usize = 64;
@@ -48,13 +49,34 @@ pub struct JoinPairs {
     pub distances: Vec<f64>,
 }
 
-/// Which plan the planner chose and what it expected to cost.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Which plan the planner chose.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub enum Plan {
     /// Bucket pairs, table by table.
+    #[default]
     Buckets,
     /// Screen all pairs, then check collisions.
     AllPairs,
+}
+
+impl Plan {
+    /// The cheaper plan when the shared buckets hold `bucket_pairs` candidate pairs
+    /// (counted once per table) out of `all_pairs`.
+    pub(crate) fn choose(bucket_pairs: f64, all_pairs: f64) -> Plan {
+        if bucket_pairs >= ALL_PAIRS_RATIO * all_pairs {
+            Plan::AllPairs
+        } else {
+            Plan::Buckets
+        }
+    }
+
+    /// The plan's name, as the join summaries report it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Plan::Buckets => "buckets",
+            Plan::AllPairs => "all_pairs",
+        }
+    }
 }
 
 /// A shared bucket of one table: (table, left rows, right rows).
@@ -68,6 +90,22 @@ pub(crate) struct Pairing<'a, T> {
     pub(crate) a: Rows<'a, T>,
     pub(crate) b: Rows<'a, T>,
     pub(crate) symmetric: bool,
+    /// With sketches on both sides: skip pairs whose sketches differ in too many bits.
+    pub(crate) screen: Option<Screen<'a>>,
+}
+
+/// A join's sketch screen: a candidate pair whose sign sketches ([`crate::sketch`]) differ
+/// in more than `max` bits is dropped before any distance is computed. Cheap (a few POPCNT
+/// per pair instead of a dot product over every dimension) and approximate: a close pair
+/// is dropped with a small probability that grows with its angle about the sketch centre.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Screen<'a> {
+    /// The left rows' sketches, `words` per row.
+    pub(crate) a: &'a [u64],
+    /// The right rows' sketches.
+    pub(crate) b: &'a [u64],
+    pub(crate) words: usize,
+    pub(crate) max: u16,
 }
 
 impl<T> Pairing<'_, T> {
@@ -106,6 +144,7 @@ impl<'a, T: Element> Sides<'a, T> {
                 a,
                 b: b.unwrap_or(a),
                 symmetric: b.is_none(),
+                screen: None,
             },
             a_buckets,
             b_buckets,
@@ -145,11 +184,7 @@ impl<'a, T: Element> Sides<'a, T> {
         let all = self
             .pairing
             .pair_count(self.pairing.a.len(), self.pairing.b.len());
-        if bucket_pairs >= ALL_PAIRS_RATIO * all {
-            Plan::AllPairs
-        } else {
-            Plan::Buckets
-        }
+        Plan::choose(bucket_pairs, all)
     }
 
     /// Does pair (i, j) count in table `t`? In table `t < L` it must not have collided in
@@ -306,9 +341,10 @@ fn run<T: Element>(
             .unwrap_or_else(|e| e.into_inner())
             .append(block)
     };
+    let never = AtomicBool::new(false);
     groups.par_iter().for_each(|(t, ra, rb)| {
         let accept = |i: u32, j: u32| sides.counts_in(i, j, *t) && keep(i, j);
-        join_group(sides.pairing, ra, rb, threshold, &accept, &emit)
+        join_group(sides.pairing, ra, rb, threshold, &accept, &emit, &never)
     });
     let mut found = found.into_inner().unwrap_or_else(|e| e.into_inner());
     found.par_sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
@@ -323,7 +359,8 @@ fn run<T: Element>(
 
 /// Close pairs between rows `ra` of the left side and `rb` of the right (in a self-join
 /// `ra == rb` and only pairs at positions `x < y` count) that `accept` admits. Found pairs
-/// go to `emit` block by block, so a giant group never holds its whole output.
+/// go to `emit` block by block, so a giant group never holds its whole output; once `stop`
+/// is set the group ends early.
 pub(crate) fn join_group<T: Element>(
     pairing: Pairing<'_, T>,
     ra: &[u32],
@@ -331,6 +368,7 @@ pub(crate) fn join_group<T: Element>(
     threshold: f64,
     accept: &(dyn Fn(u32, u32) -> bool + Sync),
     emit: &(dyn Fn(&mut Found) + Sync),
+    stop: &AtomicBool,
 ) {
     let symmetric = pairing.symmetric;
     let limit = threshold * threshold * (1.0 + 8.0 * f64::EPSILON);
@@ -345,7 +383,39 @@ pub(crate) fn join_group<T: Element>(
         let d = spark_sqdist(row_i, row_j).sqrt();
         (d < threshold).then_some((i, j, d))
     };
-    if pairing.pair_count(ra.len(), rb.len()) < SMALL_GROUP as f64 {
+    let big = pairing.pair_count(ra.len(), rb.len()) >= SMALL_GROUP as f64;
+    if let Some(screen) = pairing.screen {
+        // Left rows `first..` of `ra`: each one's right rows within the screen's distance,
+        // then the full check of those few.
+        let scan = |first: usize, chunk: &[u32]| {
+            let (mut near, mut found) = (Vec::new(), Found::new());
+            for (x, &i) in chunk.iter().enumerate() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let query = &screen.a[i as usize * screen.words..][..screen.words];
+                let from = if symmetric { first + x + 1 } else { 0 };
+                near.clear();
+                sketch::within(query, screen.b, &rb[from..], screen.max, &mut near);
+                found.extend(near.iter().filter_map(|&j| check(i, j)));
+                if found.len() >= EMIT_PAIRS {
+                    emit(&mut found);
+                }
+            }
+            if !found.is_empty() {
+                emit(&mut found);
+            }
+        };
+        if big {
+            ra.par_chunks(ROW_BLOCK)
+                .enumerate()
+                .for_each(|(block, chunk)| scan(block * ROW_BLOCK, chunk));
+        } else {
+            scan(0, ra);
+        }
+        return;
+    }
+    if !big {
         let mut found: Found = ra
             .iter()
             .enumerate()
@@ -375,6 +445,9 @@ pub(crate) fn join_group<T: Element>(
             let mut tile = Tile::default();
             let mut found = Found::new();
             for start in (first_panel..panels).step_by(PANELS_PER_TILE) {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let range = start..(start + PANELS_PER_TILE).min(panels);
                 tile.for_each_within(&rows, &cols, range, limit, |x, y, _| {
                     if !symmetric || y > first + x {

@@ -6,10 +6,18 @@
 //! tell), so there is no global de-duplication state and memory does not grow with the
 //! output: found pairs leave block by block through a callback. Work is split into key
 //! ranges of the left directory, run in parallel.
+//!
+//! When the shared buckets would hold most of all pairs (coarse buckets, or data whose
+//! pairs are all about equally far apart), walking them costs more than a plain scan; the
+//! planner then scans every pair once in tiles instead, and keeps those that collide in some
+//! table (the signatures tell): the same pairs, found faster ([`Plan`]). With sign sketches on
+//! both sides, `max_hamming` drops candidate pairs whose sketches differ in too many bits
+//! before they are measured, in either plan.
 
 use crate::error::{Error, Result};
-use crate::join::{Found, Pairing, join_group};
+use crate::join::{Found, Pairing, Plan, Screen, join_group};
 use crate::rows::Rows;
+use crate::sketch::Sketcher;
 use crate::table::TableView;
 use crate::writer::IndexParams;
 use rayon::prelude::*;
@@ -25,12 +33,25 @@ pub struct JoinSide<'a> {
     pub signatures: &'a [u64],
     /// The `L` tables.
     pub tables: Vec<TableView<'a>>,
+    /// Row-major sign sketches, when the side has them.
+    pub sketches: Option<&'a [u64]>,
 }
 
 impl JoinSide<'_> {
     fn signature(&self, row: u32) -> &[u64] {
         let l = self.tables.len();
         &self.signatures[row as usize * l..(row as usize + 1) * l]
+    }
+
+    /// Rows of this side's table `t` in the bucket of `key` (0 when there is none).
+    fn bucket_rows(&self, t: usize, key: u64) -> Result<usize> {
+        let table = &self.tables[t];
+        let at = table.lower_bound(key);
+        if at < table.buckets() && table.key(at) == key {
+            Ok(table.members(at)?.len())
+        } else {
+            Ok(0)
+        }
     }
 }
 
@@ -43,11 +64,18 @@ pub struct MemoryTables {
     signatures: Vec<u64>,
     directories: Vec<Vec<u64>>,
     rows: Vec<Vec<u32>>,
+    sketches: Option<Vec<u64>>,
 }
 
 impl MemoryTables {
-    /// Bucket `vectors` (already `f32`) under `params` given their `L x k` hashes per row.
-    pub fn new(params: &IndexParams, vectors: Vec<f32>, hashes: &[i64]) -> Self {
+    /// Bucket `vectors` (already `f32`) under `params` given their `L x k` hashes per row,
+    /// and sketch them with `sketcher` (the index's, so that sketches compare) if given.
+    pub fn new(
+        params: &IndexParams,
+        vectors: Vec<f32>,
+        hashes: &[i64],
+        sketcher: Option<&Sketcher>,
+    ) -> Result<Self> {
         let signatures = params.signatures(hashes);
         let l = params.num_hash_tables;
         let n = signatures.len() / l.max(1);
@@ -65,13 +93,18 @@ impl MemoryTables {
             directories.push(directory);
             rows.push(pairs.into_iter().map(|(_, r)| r).collect());
         }
-        MemoryTables {
+        let sketches = match sketcher {
+            Some(s) => Some(s.sketch(Rows::new(&vectors, params.dim)?)),
+            None => None,
+        };
+        Ok(MemoryTables {
             vectors,
             dim: params.dim,
             signatures,
             directories,
             rows,
-        }
+            sketches,
+        })
     }
 
     /// Number of rows.
@@ -101,6 +134,7 @@ impl MemoryTables {
                 .zip(&self.rows)
                 .map(|(d, r)| TableView::new(d, r, path))
                 .collect(),
+            sketches: self.sketches.as_deref(),
         })
     }
 }
@@ -114,8 +148,25 @@ pub struct JoinOptions {
     /// from the signatures; 1 reports every colliding pair).
     pub min_collisions: usize,
     /// Sample buckets holding more rows than this on a side down to this many rows (evenly
-    /// spaced, so the sample is deterministic); `None` measures every bucket whole.
+    /// spaced, so the sample is deterministic); `None` measures every bucket whole. Capping
+    /// acts on buckets, so it also keeps the join on the bucket plan.
     pub max_bucket_rows: Option<usize>,
+    /// With sketches on both sides: skip candidate pairs whose sketches differ in more than
+    /// this many bits (faster, at some loss of recall); `None` measures every candidate.
+    pub max_hamming: Option<usize>,
+}
+
+impl JoinOptions {
+    /// Every colliding pair closer than `threshold`: no minimum of collisions, no cap, no
+    /// sketch screen.
+    pub fn new(threshold: f64) -> Self {
+        JoinOptions {
+            threshold,
+            min_collisions: 1,
+            max_bucket_rows: None,
+            max_hamming: None,
+        }
+    }
 }
 
 /// What a join did: for the log, and to see skew.
@@ -138,6 +189,9 @@ pub struct JoinSummary {
     pub seconds: f64,
     /// True when the consumer stopped the join early.
     pub stopped: bool,
+    /// How the pairs were found: walking the shared buckets, or scanning all pairs and
+    /// keeping those that share a bucket (the fields above describe the buckets either way).
+    pub plan: Plan,
 }
 
 /// Sizes exact below this; power-of-two bins above.
@@ -213,6 +267,9 @@ fn sample(rows: &[u32], cap: usize) -> Vec<u32> {
     (0..cap).map(|i| rows[i * rows.len() / cap]).collect()
 }
 
+/// Rows of the left side sampled to estimate the bucket plan's candidate pairs.
+const PLAN_SAMPLE: usize = 1024;
+
 /// Join `a` with `b` (or with itself when `None`): every pair sharing a bucket in some table
 /// and closer than `options.threshold`, each once (a self-join reports `{i, j}`, `i < j`,
 /// once). Found pairs (row numbers into each side, Spark's exact distance over the stored
@@ -250,15 +307,8 @@ pub fn join(
         a: a.vectors,
         b: b.vectors,
         symmetric,
+        screen: screen(params, a, b, options.max_hamming)?,
     };
-    let units: Vec<(usize, usize, usize)> = (0..tables)
-        .flat_map(|t| {
-            let n = a.tables[t].buckets();
-            (0..n)
-                .step_by(UNIT_BUCKETS)
-                .map(move |lo| (t, lo, (lo + UNIT_BUCKETS).min(n)))
-        })
-        .collect();
     let stop = AtomicBool::new(false);
     let pairs = std::sync::atomic::AtomicU64::new(0);
     let send = |found: &mut Found| {
@@ -268,7 +318,116 @@ pub fn join(
         }
         found.clear();
     };
-    let stats = units
+    let all_pairs = pairing.pair_count(a.vectors.len(), b.vectors.len());
+    let plan = match options.max_bucket_rows {
+        Some(_) => Plan::Buckets,
+        None => Plan::choose(bucket_pairs(a, b, symmetric, tables)?, all_pairs),
+    };
+    // The bucket statistics are the same whichever plan measures the pairs.
+    let measure = plan == Plan::Buckets;
+    let stats = walk_buckets(a, b, pairing, options, measure, &send, &stop)?;
+    if plan == Plan::AllPairs {
+        let all_a: Vec<u32> = (0..a.vectors.len() as u32).collect();
+        let all_b: Vec<u32> = (0..b.vectors.len() as u32).collect();
+        let accept = |i: u32, j: u32| {
+            let (si, sj) = (a.signature(i), b.signature(j));
+            si.iter().zip(sj).filter(|(x, y)| x == y).count() >= options.min_collisions
+        };
+        let rows_b = if symmetric { &all_a } else { &all_b };
+        join_group(
+            pairing,
+            &all_a,
+            rows_b,
+            options.threshold,
+            &accept,
+            &send,
+            &stop,
+        );
+    }
+    Ok(JoinSummary {
+        shared_buckets: stats.groups,
+        bucket_rows_percentiles: [0.5, 0.9, 0.99, 0.999].map(|p| stats.percentile(p)),
+        max_bucket_rows: stats.max,
+        candidate_pairs: stats.candidates,
+        capped_buckets: stats.capped,
+        pairs: pairs.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+        stopped: stop.load(Ordering::Relaxed),
+        plan,
+    })
+}
+
+/// The sketch screen of a join with `max_hamming`: both sides need sketches (of the same
+/// planes, which [`crate::index::Index::check_sketches`] checks for two indexes).
+fn screen<'s>(
+    params: &IndexParams,
+    a: &JoinSide<'s>,
+    b: &JoinSide<'s>,
+    max_hamming: Option<usize>,
+) -> Result<Option<Screen<'s>>> {
+    let Some(max) = max_hamming else {
+        return Ok(None);
+    };
+    let bits = params.sketch_bits;
+    let (Some(sa), Some(sb)) = (a.sketches, b.sketches) else {
+        return Err(Error::invalid(
+            "max_hamming",
+            "needs sign sketches: build the index with sketch_bits > 0",
+        ));
+    };
+    if max > bits {
+        return Err(Error::invalid(
+            "max_hamming",
+            format!("must be at most the sketch size, {bits} bits; got {max}"),
+        ));
+    }
+    Ok(Some(Screen {
+        a: sa,
+        b: sb,
+        words: bits / 64,
+        max: max as u16,
+    }))
+}
+
+/// Estimated candidate pairs of the bucket plan, counted once per table as it measures
+/// them: from the buckets of up to [`PLAN_SAMPLE`] evenly spaced rows of `a`.
+fn bucket_pairs(a: &JoinSide<'_>, b: &JoinSide<'_>, symmetric: bool, tables: usize) -> Result<f64> {
+    let n = a.vectors.len();
+    let sample = n.min(PLAN_SAMPLE);
+    let mut partners = 0usize;
+    for s in 0..sample {
+        let row = (s * n / sample) as u32;
+        for (t, &key) in a.signature(row).iter().enumerate().take(tables) {
+            partners += b
+                .bucket_rows(t, key)?
+                .saturating_sub(usize::from(symmetric));
+        }
+    }
+    let per_row = partners as f64 / sample.max(1) as f64;
+    Ok(per_row * n as f64 / if symmetric { 2.0 } else { 1.0 })
+}
+
+/// The bucket plan: per table, the buckets both sides hold, in parallel over ranges of the
+/// left directory; with `measure` false, only their statistics.
+fn walk_buckets(
+    a: &JoinSide<'_>,
+    b: &JoinSide<'_>,
+    pairing: Pairing<'_, f32>,
+    options: JoinOptions,
+    measure: bool,
+    send: &(dyn Fn(&mut Found) + Sync),
+    stop: &AtomicBool,
+) -> Result<Stats> {
+    let symmetric = pairing.symmetric;
+    let units: Vec<(usize, usize, usize)> = (0..a.tables.len())
+        .flat_map(|t| {
+            let n = a.tables[t].buckets();
+            (0..n)
+                .step_by(UNIT_BUCKETS)
+                .map(move |lo| (t, lo, (lo + UNIT_BUCKETS).min(n)))
+        })
+        .collect();
+    units
         .par_iter()
         .map(|&(t, lo, hi)| -> Result<Stats> {
             let (ta, tb) = (&a.tables[t], &b.tables[t]);
@@ -324,19 +483,11 @@ pub fn join(
                     sampled_b.as_deref().unwrap_or(rb)
                 };
                 stats.add(rows, pairing.pair_count(ra.len(), rb.len()), capped);
-                join_group(pairing, ga, gb, options.threshold, &accept, &send);
+                if measure {
+                    join_group(pairing, ga, gb, options.threshold, &accept, send, stop);
+                }
             }
             Ok(stats)
         })
-        .try_reduce(Stats::new, |x, y| Ok(x.merge(y)))?;
-    Ok(JoinSummary {
-        shared_buckets: stats.groups,
-        bucket_rows_percentiles: [0.5, 0.9, 0.99, 0.999].map(|p| stats.percentile(p)),
-        max_bucket_rows: stats.max,
-        candidate_pairs: stats.candidates,
-        capped_buckets: stats.capped,
-        pairs: pairs.load(Ordering::Relaxed),
-        seconds: started.elapsed().as_secs_f64(),
-        stopped: stop.load(Ordering::Relaxed),
-    })
+        .try_reduce(Stats::new, |x, y| Ok(x.merge(y)))
 }

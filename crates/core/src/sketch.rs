@@ -220,6 +220,21 @@ multiversion! {
     }
 }
 
+multiversion! {
+    /// The rows of `rows` whose sketches (in `sketches`, `query.len()` words per row) are
+    /// within `max` bits of `query`, appended to `out` in order: a join's screen, which
+    /// keeps a pair by its own distance instead of ranking a query's candidates.
+    pub fn within(query: &[u64], sketches: &[u64], rows: &[u32], max: u16, out: &mut Vec<u32>) {
+        with_words!(query.len(), |words| {
+            for &r in rows {
+                if hamming(query, &sketches[r as usize * words..], words) <= max {
+                    out.push(r);
+                }
+            }
+        })
+    }
+}
+
 std::thread_local! {
     /// Per-thread scratch of the screens: distances, a histogram of them, rows at the cut.
     static SCRATCH: std::cell::RefCell<(Vec<u16>, Vec<u32>, Vec<u32>)> =
@@ -382,6 +397,30 @@ mod tests {
         let mut marked = vec![0b100001u64];
         screen_marked(&mut marked, &sketches, &[0], 3, &mut rows);
         assert_eq!(rows, vec![0, 5], "fewer rows than kept: all, in row order");
+    }
+
+    #[test]
+    fn within_keeps_rows_up_to_the_cut() {
+        // Four-word sketches (the unrolled path) and one-word ones (the general path).
+        for words in [4usize, 1] {
+            let sketches: Vec<u64> = [0u64, 0b1, 0b111, u64::MAX, 0b11]
+                .iter()
+                .flat_map(|&w| std::iter::once(w).chain(std::iter::repeat_n(0, words - 1)))
+                .collect();
+            let query = vec![0u64; words];
+            let mut out = vec![9];
+            within(&query, &sketches, &[4, 3, 2, 1, 0], 2, &mut out);
+            assert_eq!(
+                out,
+                vec![9, 4, 1, 0],
+                "{words} words: appended, in the given order"
+            );
+            out.clear();
+            within(&query, &sketches, &[3, 2], 63, &mut out);
+            assert_eq!(out, vec![2], "{words} words");
+            within(&query, &sketches, &[3], 64, &mut out);
+            assert_eq!(out, vec![2, 3], "{words} words: the cut itself is kept");
+        }
     }
 
     #[test]

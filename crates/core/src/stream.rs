@@ -70,6 +70,9 @@ impl PairStream {
     ) -> Result<Self> {
         if let Other::Index(o) = &other {
             index.check_compatible(o)?;
+            if options.max_hamming.is_some() {
+                index.check_sketches(o)?;
+            }
         }
         if let Other::Memory(m, _) = &other
             && m.dim() != index.params().dim

@@ -3,7 +3,8 @@
 
 use fast_lsh_ann_core::Rows;
 use fast_lsh_ann_core::index::Index;
-use fast_lsh_ann_core::merge::{JoinOptions, MemoryTables, join};
+use fast_lsh_ann_core::join::Plan;
+use fast_lsh_ann_core::merge::{JoinOptions, JoinSide, JoinSummary, MemoryTables, join};
 use fast_lsh_ann_core::stream::{Next, Other, PairStream};
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
 use std::collections::BTreeMap;
@@ -37,7 +38,11 @@ fn params(k: usize) -> IndexParams {
 }
 
 fn build(path: &Path, data: &[f32], k: usize) -> Index {
-    let mut w = IndexWriter::create(path, params(k), 16 * 1024, false).unwrap();
+    build_with(path, data, params(k))
+}
+
+fn build_with(path: &Path, data: &[f32], params: IndexParams) -> Index {
+    let mut w = IndexWriter::create(path, params, 16 * 1024, false).unwrap();
     for chunk in data.chunks(DIM * 500) {
         w.append(Rows::new(chunk, DIM).unwrap(), None).unwrap();
     }
@@ -79,9 +84,18 @@ fn brute(
 }
 
 fn collect(a: &Index, b: Option<&Index>, options: JoinOptions) -> Pairs {
-    let found = Mutex::new(Vec::new());
     let bside = b.map(Index::side);
-    let summary = join(a.params(), &a.side(), bside.as_ref(), options, &|f| {
+    collect_sides(a, bside.as_ref(), options).0
+}
+
+/// The pairs a join of `a` with `b` reports (each once, checked), and its summary.
+fn collect_sides(
+    a: &Index,
+    b: Option<&JoinSide<'_>>,
+    options: JoinOptions,
+) -> (Pairs, JoinSummary) {
+    let found = Mutex::new(Vec::new());
+    let summary = join(a.params(), &a.side(), b, options, &|f| {
         found.lock().unwrap().extend(f.drain(..));
         true
     })
@@ -95,7 +109,7 @@ fn collect(a: &Index, b: Option<&Index>, options: JoinOptions) -> Pairs {
             "pair ({i}, {j}) reported twice"
         );
     }
-    out
+    (out, summary)
 }
 
 fn assert_same(got: &Pairs, want: &Pairs) {
@@ -118,9 +132,8 @@ fn self_and_cross_joins_match_brute_force() {
         let b = build(&dir.path().join(format!("b{k}")), &vb, k);
         for (threshold, min) in [(0.8, 1), (1.5, 1), (1.5, 2), (f64::INFINITY, 1)] {
             let options = JoinOptions {
-                threshold,
                 min_collisions: min,
-                max_bucket_rows: None,
+                ..JoinOptions::new(threshold)
             };
             let want = brute(&a, &a, &va, &va, true, threshold, min);
             assert!(!want.is_empty());
@@ -138,12 +151,8 @@ fn a_memory_side_joins_like_an_index() {
     let a = build(&dir.path().join("a"), &va, 2);
     let b = build(&dir.path().join("b"), &vb, 2);
     let hashes = a.hasher().hash(Rows::new(&vb, DIM).unwrap(), "b").unwrap();
-    let memory = MemoryTables::new(a.params(), vb.clone(), &hashes);
-    let options = JoinOptions {
-        threshold: 1.2,
-        min_collisions: 1,
-        max_bucket_rows: None,
-    };
+    let memory = MemoryTables::new(a.params(), vb.clone(), &hashes, None).unwrap();
+    let options = JoinOptions::new(1.2);
     let found = Mutex::new(Pairs::new());
     join(
         a.params(),
@@ -173,11 +182,7 @@ fn skewed_buckets_are_exact_and_capping_is_reported() {
         data[r * DIM..(r + 1) * DIM].copy_from_slice(&[0.25; DIM]); // one giant bucket
     }
     let a = build(&dir.path().join("skew"), &data, 1);
-    let options = JoinOptions {
-        threshold: 0.5,
-        min_collisions: 1,
-        max_bucket_rows: None,
-    };
+    let options = JoinOptions::new(0.5);
     let got = collect(&a, None, options);
     assert_same(&got, &brute(&a, &a, &data, &data, true, 0.5, 1));
     assert!(got.len() >= 1500 * 1499 / 2);
@@ -206,11 +211,7 @@ fn the_stream_delivers_every_pair_in_bounded_batches_and_stops_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let va = rows(2000, 6, 2.0);
     let a = Arc::new(build(&dir.path().join("a"), &va, 1));
-    let options = JoinOptions {
-        threshold: 1.0,
-        min_collisions: 1,
-        max_bucket_rows: None,
-    };
+    let options = JoinOptions::new(1.0);
     let want = collect(&a, None, options);
     assert!(want.len() > 1000);
     let stream = PairStream::start(Arc::clone(&a), Other::Itself, options, 100, false).unwrap();
@@ -270,4 +271,94 @@ fn knn_join_matches_knn_of_the_rows_without_themselves() {
         assert_eq!(&all.ids[r * k..r * k + n], &without[..n], "row {r}");
     }
     assert!(a.knn_join(None, 10..2000, k, 0, None).is_err());
+}
+
+/// Bits in which two sketches differ.
+fn hamming(x: &[u64], y: &[u64]) -> usize {
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| (a ^ b).count_ones() as usize)
+        .sum()
+}
+
+#[test]
+fn both_plans_and_the_sketch_screen_match_brute_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let (va, vb) = (rows(1400, 8, 3.0), rows(900, 9, 3.0));
+    let mut plans = Vec::new();
+    // Narrow buckets are walked; buckets wider than the data hold every pair, so all pairs
+    // are scanned.
+    for bucket_length in [0.4, 50.0] {
+        let p = IndexParams {
+            bucket_length,
+            projections_per_table: 1,
+            sketch_bits: 128,
+            ..params(1)
+        };
+        let a = build_with(&dir.path().join(format!("a{bucket_length}")), &va, p);
+        let b = build_with(&dir.path().join(format!("b{bucket_length}")), &vb, p);
+        // The other side in memory, sketched with this index's planes.
+        let hashes = a.hasher().hash(Rows::new(&vb, DIM).unwrap(), "b").unwrap();
+        let memory = MemoryTables::new(a.params(), vb.clone(), &hashes, a.sketcher()).unwrap();
+        let bside = memory.side().unwrap();
+        let b_sketch = |j: usize| &bside.sketches.unwrap()[j * 2..(j + 1) * 2];
+        for max_hamming in [None, Some(0), Some(40), Some(128)] {
+            let options = JoinOptions {
+                max_hamming,
+                ..JoinOptions::new(1.5)
+            };
+            let within = |x: &[u64], y: &[u64]| max_hamming.is_none_or(|m| hamming(x, y) <= m);
+            let mut want = brute(&a, &a, &va, &va, true, 1.5, 1);
+            want.retain(|&(i, j), _| {
+                within(a.sketch(i as usize).unwrap(), a.sketch(j as usize).unwrap())
+            });
+            let (got, summary) = collect_sides(&a, None, options);
+            assert_same(&got, &want);
+            plans.push(summary.plan);
+
+            let mut want = brute(&a, &b, &va, &vb, false, 1.5, 1);
+            want.retain(|&(i, j), _| within(a.sketch(i as usize).unwrap(), b_sketch(j as usize)));
+            let (got, summary) = collect_sides(&a, Some(&bside), options);
+            assert_same(&got, &want);
+            plans.push(summary.plan);
+            if max_hamming == Some(40) {
+                assert!(
+                    !want.is_empty() && want.len() < brute(&a, &b, &va, &vb, false, 1.5, 1).len(),
+                    "the screen must drop some pairs and keep some"
+                );
+            }
+        }
+        // Another index's planes were fitted to other rows: its sketches do not compare.
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        let screened = JoinOptions {
+            max_hamming: Some(40),
+            ..JoinOptions::new(1.5)
+        };
+        assert!(PairStream::start(Arc::clone(&a), Other::Index(b), screened, 100, true).is_err());
+        assert!(
+            join(
+                a.params(),
+                &a.side(),
+                None,
+                JoinOptions {
+                    max_hamming: Some(129),
+                    ..screened
+                },
+                &|_| true
+            )
+            .is_err(),
+            "more bits than the sketch has"
+        );
+    }
+    assert!(
+        plans.contains(&Plan::Buckets) && plans.contains(&Plan::AllPairs),
+        "{plans:?}"
+    );
+    // Without sketches the screen is refused.
+    let plain = build(&dir.path().join("plain"), &va, 1);
+    let screened = JoinOptions {
+        max_hamming: Some(10),
+        ..JoinOptions::new(1.5)
+    };
+    assert!(join(plain.params(), &plain.side(), None, screened, &|_| true).is_err());
 }

@@ -436,7 +436,7 @@ impl Index {
 
     /// Start a join with `other` (an Index, or None for a self-join) on a background
     /// thread; pairs arrive from the returned stream.
-    #[pyo3(signature = (other, threshold, min_collisions, max_bucket_rows, batch_rows, count_only))]
+    #[pyo3(signature = (other, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only))]
     #[allow(clippy::too_many_arguments)] // the Python wrapper passes the options through
     fn join(
         &self,
@@ -445,6 +445,7 @@ impl Index {
         threshold: f64,
         min_collisions: usize,
         max_bucket_rows: Option<usize>,
+        max_hamming: Option<usize>,
         batch_rows: usize,
         count_only: bool,
     ) -> PyResult<JoinStream> {
@@ -456,13 +457,14 @@ impl Index {
             threshold,
             min_collisions,
             max_bucket_rows,
+            max_hamming,
         };
         self.start(py, other, options, batch_rows, count_only)
     }
 
     /// Start a join with the rows of `vectors` (hashed and bucketed in memory, ids
     /// `first_id + row`), like `join`.
-    #[pyo3(signature = (vectors, first_id, threshold, min_collisions, max_bucket_rows, batch_rows, count_only))]
+    #[pyo3(signature = (vectors, first_id, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only))]
     #[allow(clippy::too_many_arguments)] // the Python wrapper passes the options through
     fn join_rows(
         &self,
@@ -472,16 +474,18 @@ impl Index {
         threshold: f64,
         min_collisions: usize,
         max_bucket_rows: Option<usize>,
+        max_hamming: Option<usize>,
         batch_rows: usize,
         count_only: bool,
     ) -> PyResult<JoinStream> {
         let index = &self.inner;
         let memory = with_rows!(py, &[&vectors], |r| {
-            index.hasher().hash(r[0], "vectors").map(|h| {
+            index.hasher().hash(r[0], "vectors").and_then(|h| {
                 MemoryTables::new(
                     index.params(),
                     Element::as_f32(r[0].as_slice()).into_owned(),
                     &h,
+                    index.sketcher(),
                 )
             })
         })
@@ -490,6 +494,7 @@ impl Index {
             threshold,
             min_collisions,
             max_bucket_rows,
+            max_hamming,
         };
         self.start(
             py,
@@ -604,6 +609,7 @@ impl JoinStream {
         d.set_item("pairs", s.pairs)?;
         d.set_item("seconds", s.seconds)?;
         d.set_item("stopped", s.stopped)?;
+        d.set_item("plan", s.plan.name())?;
         Ok(Some(d))
     }
 }
