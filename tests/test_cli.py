@@ -277,6 +277,7 @@ def test_join_counts_writes_parquet_and_knn_joins(tmp_path: Path, capsys: pytest
     code, _, _ = run(capsys, "join", idx_path, "--knn", "3", "--out", tmp_path / "k.parquet")
     ids, _ = idx.knn_join(k=3)
     assert code == 0 and pq.read_table(tmp_path / "k.parquet")["neighbors"].to_pylist() == ids.tolist()
-    for bad in (["--knn", "3"], [], ["--threshold", "1", "--knn", "2"], ["--threshold", "1", "--out", tmp_path / "p.parquet"]):
+    no_sketches = ["--threshold", "1", "--max-hamming", "5"]
+    for bad in (["--knn", "3"], [], ["--threshold", "1", "--knn", "2"], ["--threshold", "1", "--out", tmp_path / "p.parquet"], no_sketches):
         code, _, err = run(capsys, "join", idx_path, *bad)
         assert code == 2 and err.count("\n") == 1, (bad, err)

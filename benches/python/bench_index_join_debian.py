@@ -9,10 +9,11 @@ Index files go under ``--tmp-dir`` (default benches/python/out/tmp, gitignored) 
 
 debian   Self-join of /work/shared/data/debian-desc/base.npy (28,657 x 384, unit vectors) at
          the join_gt.npz thresholds 0.3778 and 0.7912 (``--gt-index`` 1,2; 28,659 and 286,753
-         pairs with dist <= t). For each threshold, ours is swept over the bucket_length:
-         projections:tables points of ``--grid-t1`` / ``--grid-t2``: ``Index.build`` (in-memory
-         array) + ``idx.join(t)`` collecting all pairs, timed once per point; the fastest point
-         with recall >= ``--target-recall`` (0.95) is timed again, best of ``--repeats``.
+         pairs with dist <= t). For each threshold, ours is swept over the
+         bucket_length:projections:tables[:sketch_bits:max_hamming] points of ``--grid-t1`` /
+         ``--grid-t2``: ``Index.build`` (in-memory array) + ``idx.join(t, max_hamming=...)``
+         collecting all pairs, timed once per point; the fastest point with recall >=
+         ``--target-recall`` (0.95) is timed again, best of ``--repeats``.
          recall = our pairs / the gt count (ours reports only true pairs with dist < t, checked;
          the gt counts dist <= t, so pairs with dist == t, counted separately, can't be found).
          Peer: FAISS IndexFlatL2 add + ``range_search`` of all rows at radius (t (1+1e-5))**2
@@ -44,7 +45,7 @@ knnjoin  ``idx.knn_join(k=10, probes, rerank)`` on all rows of debian-desc base 
 
 Smoke runs:
   python benches/python/bench_index_join_debian.py debian --n 8000 --grid-t1 0.09:7:6,0.075:5:5 \\
-      --grid-t2 0.1:4:10 --repeats 1 --out /tmp/ij_debian.json
+      --grid-t2 0.1:4:10,1.0:1:4:256:84 --repeats 1 --out /tmp/ij_debian.json
   python benches/python/bench_index_join_debian.py knnjoin --n 3000 --grid 2:6:8:2:100,2:6:8:4:200 \\
       --hnsw-ef 11,32 --repeats 1 --out /tmp/ij_knnjoin.json
 
@@ -74,10 +75,14 @@ RECALL_RTOL = 1e-6  # tie tolerance on the exact 10th-NN distance
 # (collision probabilities of unit-vector projections over the data's pair-distance histogram,
 # cost ~ projections x tables + tables + candidates) and checked at full size:
 # 0.3778: 0.09:7:6 recall 0.959 (1.4e7 candidates), 0.075:5:5 0.970, 0.06:5:7 0.958, 0.075:7:8 0.959;
-# 0.7912: about 1e8-2.5e8 candidates whatever the point (random pairs are only ~1.4x farther):
-# 0.1:4:10 0.954, 0.09:4:12 0.954, 0.09:6:28 0.954, 0.125:8:24 0.939.
-GRID_T1 = "0.09:7:6,0.075:5:5,0.06:5:7,0.075:7:8,0.1:12:12"
-GRID_T2 = "0.1:4:10,0.09:4:12,0.09:6:28,0.1:5:16,0.125:8:24"
+# 0.7912: about 1e8-2.5e8 candidates whatever the bucket point (random pairs are only ~1.4x
+# farther): 0.1:4:10 0.954, 0.09:4:12 0.954, 0.09:6:28 0.954, 0.125:8:24 0.939. So at 0.7912 the
+# buckets are made coarse (bucket_length 1 on unit vectors: two buckets per table, by sign),
+# every pair is scanned (the all-pairs plan) and 256-bit sign sketches screen them: in a numpy
+# study on all pairs, a cut at 84 bits keeps 0.985 of the pairs within 0.7912 and 0.19 % of all
+# pairs, 88 bits 0.995 and 0.28 %.
+GRID_T1 = "0.09:7:6,0.075:5:5,0.06:5:7,0.075:7:8,1.0:1:4:256:48"
+GRID_T2 = "1.0:1:4:256:84,1.0:1:4:256:88,1.0:1:3:256:84,0.1:4:10"
 # knnjoin (bucket_length:projections:tables:probes:rerank), with 256-bit sketches: the index
 # k-NN sweep's parameters (bucket_length 2 = one sign bit per projection, 6 per table, 8 tables).
 GRID_KNN = "2:6:8:1:100,2:6:8:2:100,2:6:8:2:160,2:6:8:3:160"
@@ -97,6 +102,23 @@ def points(s: str, width: int) -> list[tuple[Any, ...]]:
             raise argparse.ArgumentTypeError(f"{item!r}: want {width} fields separated by ':'")
         out.append((float(f[0]), *(int(x) for x in f[1:])))
     return out
+
+
+def join_points(s: str) -> list[tuple[float, int, int, int, int | None]]:
+    """``"bl:k:L[:sketch_bits:max_hamming],..."`` as (bl, k, L, sketch_bits, max_hamming)."""
+    out: list[tuple[float, int, int, int, int | None]] = []
+    for item in s.split(","):
+        f = item.strip().split(":")
+        if len(f) == 3:
+            f += ["0", ""]
+        if len(f) != 5:
+            raise argparse.ArgumentTypeError(f"{item!r}: want bl:k:L or bl:k:L:sketch_bits:max_hamming")
+        out.append((float(f[0]), int(f[1]), int(f[2]), int(f[3]), int(f[4]) if f[4] else None))
+    return out
+
+
+def join_label(bl: float, k: int, L: int, bits: int, mh: int | None) -> str:
+    return f"bl={bl:g} k={k} L={L}" + (f" bits={bits} max_hamming={mh}" if mh is not None else "")
 
 
 def int_list(s: str) -> list[int]:
@@ -158,7 +180,7 @@ def cmd_debian(args: argparse.Namespace) -> int:
     tmp: Path = args.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "join_debian_idx"
-    grids = {1: points(args.grid_t1, 3), 2: points(args.grid_t2, 3)}
+    grids = {1: join_points(args.grid_t1), 2: join_points(args.grid_t2)}
     rows: list[Row] = []
     sweeps: dict[str, Any] = {}
     for gi in args.gt_index:
@@ -186,12 +208,12 @@ def cmd_debian(args: argparse.Namespace) -> int:
 
         grid = grids.get(gi) or grids[2]
         pts: list[dict[str, Any]] = []
-        for bl, k, L in grid:
-            label = f"bl={bl:g} k={k} L={L}"
+        for bl, k, L, bits, mh in grid:
+            label = join_label(bl, k, L, bits, mh)
             t0 = time.perf_counter()
-            idx = build(path, B, bl, k, L, args.seed)
+            idx = build(path, B, bl, k, L, args.seed, sketch_bits=bits)
             tb = time.perf_counter() - t0
-            j = idx.join(threshold=t)
+            j = idx.join(threshold=t, max_hamming=mh)
             a, b, d = collect(j)
             tj = time.perf_counter() - t0 - tb
             rec = len(a) / max(want, 1)
@@ -203,19 +225,19 @@ def cmd_debian(args: argparse.Namespace) -> int:
             log(
                 f"  ours {label}: build {fmt_s(tb)} + join {fmt_s(tj)} = {fmt_s(tb + tj)} "
                 f"({(tb + tj) / t_faiss.best:.3f} of FAISS); recall {rec:.4f}; {s['candidate_pairs']:,} candidates, "
-                f"largest bucket {s['max_bucket_rows']:,}"
+                f"largest bucket {s['max_bucket_rows']:,}, plan {s['plan']}"
             )
-            pts.append({"bucket_length": bl, "projections_per_table": k, "tables": L, "build_s": tb, "join_s": tj,
-                        "total_s": tb + tj, "pairs": len(a), "recall": rec, "summary": s})
+            pts.append({"bucket_length": bl, "projections_per_table": k, "tables": L, "sketch_bits": bits, "max_hamming": mh,
+                        "build_s": tb, "join_s": tj, "total_s": tb + tj, "pairs": len(a), "recall": rec, "summary": s})
             del a, b, d, j, idx
         reached = [p for p in pts if p["recall"] >= args.target_recall]
         best = min(reached, key=lambda p: p["total_s"]) if reached else max(pts, key=lambda p: p["recall"])
-        bl, k, L = best["bucket_length"], best["projections_per_table"], best["tables"]
-        label = f"bl={bl:g} k={k} L={L}"
+        bl, k, L, bits, mh = (best[key] for key in ("bucket_length", "projections_per_table", "tables", "sketch_bits", "max_hamming"))
+        label = join_label(bl, k, L, bits, mh)
 
         def run_ours() -> int:
-            idx = build(path, B, bl, k, L, args.seed)
-            return len(collect(idx.join(threshold=t))[0])
+            idx = build(path, B, bl, k, L, args.seed, sketch_bits=bits)
+            return len(collect(idx.join(threshold=t, max_hamming=mh))[0])
 
         t_ours, npairs = best_of(run_ours, args.repeats, f"ours {label} build + join")
         remove(path)
@@ -232,7 +254,8 @@ def cmd_debian(args: argparse.Namespace) -> int:
                 op="<=",
                 target=0.1,
                 details={"threshold": t, "ours": t_ours.as_dict(), "faiss": t_faiss.as_dict(), "params": {"bucket_length": bl,
-                         "projections_per_table": k, "num_hash_tables": L, "seed": args.seed}, "pairs": npairs, "gt_pairs": want,
+                         "projections_per_table": k, "num_hash_tables": L, "sketch_bits": bits, "max_hamming": mh,
+                         "seed": args.seed}, "pairs": npairs, "gt_pairs": want,
                          "recall": rec, "recall_vs_strict": rec_strict, "ties_at_t": ties, "time_ratio": t_ours.best / t_faiss.best},
             )
         )
@@ -448,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     sp = sub.add_parser("debian", help="self-join of debian-desc at two thresholds vs FAISS range_search")
     add_real(sp, "index_join_debian", 3)
     sp.add_argument("--gt-index", type=int_list, default=[1, 2], help="join_gt.npz thresholds to run (1: 0.3778, 2: 0.7912)")
-    sp.add_argument("--grid-t1", default=GRID_T1, help="bucket_length:projections:tables points for thresholds[1]")
+    sp.add_argument("--grid-t1", default=GRID_T1, help="bucket_length:projections:tables[:sketch_bits:max_hamming] points for thresholds[1]")
     sp.add_argument("--grid-t2", default=GRID_T2, help="... for thresholds[2] (and any other)")
     sp.add_argument("--target-recall", type=float, default=0.95)
     sp.add_argument("--faiss-repeats", type=int, default=1)

@@ -234,6 +234,7 @@ def _join(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         min_collisions=args.min_collisions,
         max_bucket_rows=args.max_bucket_rows,
+        max_hamming=args.max_hamming,
         out=args.out,
         count_only=args.out is None,
         overwrite=args.overwrite,
@@ -246,7 +247,7 @@ def _join(args: argparse.Namespace) -> int:
     p = s.get("bucket_rows_p50_p90_p99_p999", [0] * 4)
     print(
         f"  {s.get('candidate_pairs', 0):,} candidate pairs in {s.get('shared_buckets', 0):,} shared buckets; "
-        f"rows per bucket p50 {p[0]:,} p99 {p[2]:,} max {s.get('max_bucket_rows', 0):,}"
+        f"rows per bucket p50 {p[0]:,} p99 {p[2]:,} max {s.get('max_bucket_rows', 0):,}; plan {s.get('plan', 'buckets')}"
         + (f"; {s['capped_buckets']:,} buckets sampled" if s.get("capped_buckets") else "")
     )
     return 0
@@ -376,6 +377,8 @@ def _add_join(sub: Any) -> None:
                    help="k-NN join on an index with sketches: candidates measured exactly per row (default 20 x k)")
     p.add_argument("--min-collisions", type=int, default=1, metavar="M", help="keep pairs colliding in >= M tables")
     p.add_argument("--max-bucket-rows", type=int, metavar="N", help="sample buckets larger than N rows (reported)")
+    p.add_argument("--max-hamming", type=int, metavar="B",
+                   help="on an index with sketches: skip pairs whose sketches differ in more than B bits")
     p.add_argument("--memory-budget", default="1GB", metavar="SIZE", help="bound for bucketing a file given as --other")
     p.add_argument("--out", metavar="OUT.parquet", help="write the result to Parquet (a directory of parts without .parquet)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -1,7 +1,7 @@
 //! An index directory opened for queries: every segment is mmap'd and its frame checked,
 //! so opening costs the same whatever the index's size; [`Index::verify`] reads every byte.
 
-use crate::distance::{prefetch, quick_sqdist_f32};
+use crate::distance::{prefetching, quick_sqdist_f32};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::BrpHasher;
 use crate::knn::Candidate;
@@ -457,14 +457,8 @@ impl Index {
         // The best k so far in a max-heap: most candidates are measured and dropped.
         let mut best: BinaryHeap<Candidate> = BinaryHeap::with_capacity(k + 1);
         // Candidates are scattered over the vectors: fetch a few rows ahead.
-        const AHEAD: usize = 4;
-        for &row in rows.iter().take(AHEAD) {
-            prefetch(&vectors[row as usize * dim..(row as usize + 1) * dim]);
-        }
-        for (i, &row) in rows.iter().enumerate() {
-            if let Some(&next) = rows.get(i + AHEAD) {
-                prefetch(&vectors[next as usize * dim..(next as usize + 1) * dim]);
-            }
+        let row_values = |r: u32| &vectors[r as usize * dim..(r as usize + 1) * dim];
+        for row in prefetching(&rows, row_values) {
             let r = row as usize;
             let c = Candidate {
                 key: quick_sqdist_f32(&query32, &vectors[r * dim..(r + 1) * dim]).sqrt(),

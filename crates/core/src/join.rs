@@ -16,7 +16,7 @@
 //! Every reported distance is Spark's exact one ([`crate::distance::spark_sqdist`]).
 
 use crate::bucket::{Buckets, collide_within};
-use crate::distance::{quick_rel_error, quick_sqdist, spark_sqdist};
+use crate::distance::{prefetching, quick_rel_error, spark_sqdist, spark_sqdist4};
 use crate::error::{Error, Result};
 use crate::hash::BrpHasher;
 use crate::rows::{Element, Rows};
@@ -100,11 +100,10 @@ pub(crate) struct Pairing<'a, T> {
 /// is dropped with a small probability that grows with its angle about the sketch centre.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Screen<'a> {
-    /// The left rows' sketches, `words` per row.
-    pub(crate) a: &'a [u64],
+    /// The left rows' sketches.
+    pub(crate) a: &'a sketch::Sketches<'a>,
     /// The right rows' sketches.
-    pub(crate) b: &'a [u64],
-    pub(crate) words: usize,
+    pub(crate) b: &'a sketch::Sketches<'a>,
     pub(crate) max: u16,
 }
 
@@ -373,14 +372,19 @@ pub(crate) fn join_group<T: Element>(
     let symmetric = pairing.symmetric;
     let limit = threshold * threshold * (1.0 + 8.0 * f64::EPSILON);
     let shrink = 1.0 - quick_rel_error(pairing.a.dim());
-    // The full check of one candidate: collision rule and sketch, a fast f64 distance
-    // within its error bound, then Spark's exact distance.
+    // Can pair (i, j) be within the threshold? The collision rule, then a fast f64
+    // distance within its error bound.
+    let near = |i: u32, j: u32| {
+        accept(i, j)
+            && T::quick_sqdist(pairing.a.row(i as usize), pairing.b.row(j as usize)) * shrink
+                <= limit
+    };
+    // The full check of one candidate, ending with Spark's exact distance.
     let check = |i: u32, j: u32| -> Option<(u32, u32, f64)> {
-        let (row_i, row_j) = (pairing.a.row(i as usize), pairing.b.row(j as usize));
-        if !(accept(i, j) && quick_sqdist(row_i, row_j) * shrink <= limit) {
+        if !near(i, j) {
             return None;
         }
-        let d = spark_sqdist(row_i, row_j).sqrt();
+        let d = spark_sqdist(pairing.a.row(i as usize), pairing.b.row(j as usize)).sqrt();
         (d < threshold).then_some((i, j, d))
     };
     let big = pairing.pair_count(ra.len(), rb.len()) >= SMALL_GROUP as f64;
@@ -388,16 +392,32 @@ pub(crate) fn join_group<T: Element>(
         // Left rows `first..` of `ra`: each one's right rows within the screen's distance,
         // then the full check of those few.
         let scan = |first: usize, chunk: &[u32]| {
-            let (mut near, mut found) = (Vec::new(), Found::new());
+            let (mut close, mut kept, mut found) = (Vec::new(), Vec::new(), Found::new());
             for (x, &i) in chunk.iter().enumerate() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                let query = &screen.a[i as usize * screen.words..][..screen.words];
                 let from = if symmetric { first + x + 1 } else { 0 };
-                near.clear();
-                sketch::within(query, screen.b, &rb[from..], screen.max, &mut near);
-                found.extend(near.iter().filter_map(|&j| check(i, j)));
+                close.clear();
+                screen
+                    .b
+                    .within(screen.a.row(i), &rb[from..], screen.max, &mut close);
+                kept.clear();
+                let row_b = |j: u32| pairing.b.row(j as usize);
+                kept.extend(prefetching(&close, row_b).filter(|&j| near(i, j)));
+                // Spark's distances, four rows at a time (the last group padded).
+                let row_i = pairing.a.row(i as usize);
+                for four in kept.chunks(4) {
+                    let js: [u32; 4] = std::array::from_fn(|l| four[l.min(four.len() - 1)]);
+                    let rows = js.map(|j| pairing.b.row(j as usize));
+                    let d = spark_sqdist4(row_i, rows);
+                    for (l, &j) in four.iter().enumerate() {
+                        let d = d[l].sqrt();
+                        if d < threshold {
+                            found.push((i, j, d));
+                        }
+                    }
+                }
                 if found.len() >= EMIT_PAIRS {
                     emit(&mut found);
                 }
@@ -490,7 +510,7 @@ fn screen_dims<T: Element>(pairing: Pairing<'_, T>, ra: &[u32], rb: &[u32], limi
         let mut partial = 0.0f64;
         let mut from = 0;
         for (p, &to) in prefixes.iter().enumerate() {
-            partial += quick_sqdist(&x[from..to], &y[from..to]);
+            partial += T::quick_sqdist(&x[from..to], &y[from..to]);
             from = to;
             passed[p] += usize::from(partial <= limit);
         }

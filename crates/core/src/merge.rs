@@ -17,7 +17,7 @@
 use crate::error::{Error, Result};
 use crate::join::{Found, Pairing, Plan, Screen, join_group};
 use crate::rows::Rows;
-use crate::sketch::Sketcher;
+use crate::sketch::{Sketcher, Sketches};
 use crate::table::TableView;
 use crate::writer::IndexParams;
 use rayon::prelude::*;
@@ -303,12 +303,23 @@ pub fn join(
     }
     let symmetric = b.is_none();
     let b = b.unwrap_or(a);
-    let pairing = Pairing {
+    let mut pairing = Pairing {
         a: a.vectors,
         b: b.vectors,
         symmetric,
-        screen: screen(params, a, b, options.max_hamming)?,
+        screen: None,
     };
+    let all_pairs = pairing.pair_count(a.vectors.len(), b.vectors.len());
+    let plan = match options.max_bucket_rows {
+        Some(_) => Plan::Buckets,
+        None => Plan::choose(bucket_pairs(a, b, symmetric, tables)?, all_pairs),
+    };
+    let sketches = sketches(params, a, b, options.max_hamming, plan)?;
+    pairing.screen = sketches.as_ref().map(|(sa, sb, max)| Screen {
+        a: sa,
+        b: sb,
+        max: *max,
+    });
     let stop = AtomicBool::new(false);
     let pairs = std::sync::atomic::AtomicU64::new(0);
     let send = |found: &mut Found| {
@@ -317,11 +328,6 @@ pub fn join(
             stop.store(true, Ordering::Relaxed);
         }
         found.clear();
-    };
-    let all_pairs = pairing.pair_count(a.vectors.len(), b.vectors.len());
-    let plan = match options.max_bucket_rows {
-        Some(_) => Plan::Buckets,
-        None => Plan::choose(bucket_pairs(a, b, symmetric, tables)?, all_pairs),
     };
     // The bucket statistics are the same whichever plan measures the pairs.
     let measure = plan == Plan::Buckets;
@@ -357,14 +363,16 @@ pub fn join(
     })
 }
 
-/// The sketch screen of a join with `max_hamming`: both sides need sketches (of the same
-/// planes, which [`crate::index::Index::check_sketches`] checks for two indexes).
-fn screen<'s>(
+/// The sketches of both sides, for a join with `max_hamming`: both sides need them (of the
+/// same planes, which [`crate::index::Index::check_sketches`] checks for two indexes). The
+/// right side's are also interleaved when all pairs will be scanned.
+fn sketches<'s>(
     params: &IndexParams,
     a: &JoinSide<'s>,
     b: &JoinSide<'s>,
     max_hamming: Option<usize>,
-) -> Result<Option<Screen<'s>>> {
+    plan: Plan,
+) -> Result<Option<(Sketches<'s>, Sketches<'s>, u16)>> {
     let Some(max) = max_hamming else {
         return Ok(None);
     };
@@ -381,12 +389,14 @@ fn screen<'s>(
             format!("must be at most the sketch size, {bits} bits; got {max}"),
         ));
     }
-    Ok(Some(Screen {
-        a: sa,
-        b: sb,
-        words: bits / 64,
-        max: max as u16,
-    }))
+    let words = bits / 64;
+    let sb = Sketches::new(sb, words);
+    let sb = if plan == Plan::AllPairs {
+        sb.interleaved()
+    } else {
+        sb
+    };
+    Ok(Some((Sketches::new(sa, words), sb, max as u16)))
 }
 
 /// Estimated candidate pairs of the bucket plan, counted once per table as it measures

@@ -93,13 +93,19 @@ fn covariance(sample: Rows<'_, f32>, centre: &[f64]) -> Vec<f64> {
     let partial: Vec<Vec<f64>> = picked
         .par_chunks(256)
         .map(|rows| {
+            let centred: Vec<f64> = rows
+                .iter()
+                .flat_map(|&r| {
+                    sample
+                        .row(r)
+                        .iter()
+                        .zip(centre)
+                        .map(|(&v, &m)| f64::from(v) - m)
+                })
+                .collect();
             let mut c = vec![0.0f64; dim * dim];
-            let mut x = vec![0.0f64; dim];
-            for &r in rows {
-                for (x, (&v, &m)) in x.iter_mut().zip(sample.row(r).iter().zip(centre)) {
-                    *x = f64::from(v) - m;
-                }
-                add_outer(&mut c, &x);
+            for (i, c_row) in c.chunks_exact_mut(dim).enumerate() {
+                add_outer_row(&mut c_row[i..], &centred, dim, i);
             }
             c
         })
@@ -124,12 +130,13 @@ fn covariance(sample: Rows<'_, f32>, centre: &[f64]) -> Vec<f64> {
 }
 
 multiversion! {
-    /// Add the upper triangle of `x xᵀ` to `c` (`x.len()` squared values, row-major).
-    fn add_outer(c: &mut [f64], x: &[f64]) {
-        let dim = x.len();
-        for i in 0..dim {
+    /// Add to `c`, row `i` of a `dim x dim` matrix from its diagonal on, that row of
+    /// `x xᵀ` for each row `x` of `rows` in turn (row by row of the matrix, so the row stays
+    /// in cache while every sample row passes).
+    fn add_outer_row(c: &mut [f64], rows: &[f64], dim: usize, i: usize) {
+        for x in rows.chunks_exact(dim) {
             let xi = x[i];
-            for (c, &xj) in c[i * dim + i..(i + 1) * dim].iter_mut().zip(&x[i..]) {
+            for (c, &xj) in c.iter_mut().zip(&x[i..]) {
                 *c += xi * xj;
             }
         }
@@ -218,6 +225,44 @@ mod tests {
 
     fn fit_rows(data: &[f32], dim: usize, bits: usize) -> (Vec<f64>, Vec<f64>) {
         fit(Rows::new(data, dim).unwrap(), bits, &mut JavaRandom::new(5))
+    }
+
+    #[test]
+    fn covariance_is_the_plain_sum_bit_for_bit() {
+        // 700 rows: three blocks of 256 rows (the last short), each summed row by row.
+        let dim = 9;
+        let data = crate::rows::uniform_rows(700, dim, 4, 3.0);
+        let rows = Rows::new(&data, dim).unwrap();
+        let centre = column_means(rows);
+        let mut want = vec![0.0f64; dim * dim];
+        for block in (0..700).collect::<Vec<_>>().chunks(256) {
+            let mut c = vec![0.0f64; dim * dim];
+            for &r in block {
+                let x: Vec<f64> = (0..dim)
+                    .map(|j| f64::from(data[r * dim + j]) - centre[j])
+                    .collect();
+                for i in 0..dim {
+                    for j in i..dim {
+                        c[i * dim + j] += x[i] * x[j];
+                    }
+                }
+            }
+            want.iter_mut().zip(&c).for_each(|(w, c)| *w += c);
+        }
+        for i in 0..dim {
+            for j in 0..i {
+                want[i * dim + j] = want[j * dim + i];
+            }
+        }
+        let trace: f64 = (0..dim).map(|i| want[i * dim + i]).sum();
+        for (i, w) in want.iter_mut().enumerate() {
+            *w = *w * (1.0 / trace) + if i % (dim + 1) == 0 { 1e-6 } else { 0.0 };
+        }
+        let got = covariance(rows, &centre);
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
     }
 
     #[test]

@@ -53,11 +53,13 @@ pub trait Element:
     const PANEL: usize;
     /// The values as `f32` (what an index stores): borrowed when they already are.
     fn as_f32(values: &[Self]) -> Cow<'_, [f32]>;
+    /// [`crate::distance::quick_sqdist`], with this type's fastest kernel.
+    fn quick_sqdist(a: &[Self], b: &[Self]) -> f64;
 }
 
 /// Both impls differ only in the type, its panel width and its kernel build.
 macro_rules! impl_element {
-    ($t:ident, $panel:expr, $dots:path, $as_f32:expr) => {
+    ($t:ident, $panel:expr, $dots:path, $as_f32:expr, $quick:path) => {
         impl Element for $t {
             const EPSILON: f64 = $t::EPSILON as f64;
             const MIN_NORMAL: f64 = $t::MIN_POSITIVE as f64;
@@ -89,14 +91,28 @@ macro_rules! impl_element {
             fn as_f32(values: &[Self]) -> Cow<'_, [f32]> {
                 $as_f32(values)
             }
+            #[inline(always)]
+            fn quick_sqdist(a: &[Self], b: &[Self]) -> f64 {
+                $quick(a, b)
+            }
         }
     };
 }
 
-impl_element!(f32, 16, crate::tile::dots_f32, Cow::Borrowed);
-impl_element!(f64, 8, crate::tile::dots_f64, |v: &[f64]| Cow::Owned(
-    v.iter().map(|&x| x as f32).collect()
-));
+impl_element!(
+    f32,
+    16,
+    crate::tile::dots_f32,
+    Cow::Borrowed,
+    crate::distance::quick_sqdist_f32
+);
+impl_element!(
+    f64,
+    8,
+    crate::tile::dots_f64,
+    |v: &[f64]| Cow::Owned(v.iter().map(|&x| x as f32).collect()),
+    crate::distance::quick_sqdist
+);
 
 /// A borrowed row-major matrix: `len() * dim()` elements, row `i` at `data[i*dim..(i+1)*dim]`.
 #[derive(Debug, Clone, Copy)]
