@@ -485,7 +485,8 @@ impl Index {
                     index.params(),
                     Element::as_f32(r[0].as_slice()).into_owned(),
                     &h,
-                    index.sketcher(),
+                    // Sketching costs as much as hashing many tables: only for a screen.
+                    max_hamming.and(index.sketcher()),
                 )
             })
         })
