@@ -337,8 +337,7 @@ impl Index {
     /// as a join's `max_hamming` screen needs). Each index fits its planes to its own first
     /// rows, so two indexes built from different data do not pass.
     pub(crate) fn check_sketches(&self, other: &Index) -> Result<()> {
-        let planes = |i: &Index| i.sketcher().map(|s| s.stored().to_vec());
-        if planes(self) != planes(other) {
+        if self.sketcher().map(Sketcher::stored) != other.sketcher().map(Sketcher::stored) {
             return Err(Error::invalid(
                 "max_hamming",
                 "the other index's sketch planes differ from this index's (each index fits \

@@ -42,16 +42,27 @@ impl JoinSide<'_> {
         let l = self.tables.len();
         &self.signatures[row as usize * l..(row as usize + 1) * l]
     }
+}
 
-    /// Rows of this side's table `t` in the bucket of `key` (0 when there is none).
-    fn bucket_rows(&self, t: usize, key: u64) -> Result<usize> {
-        let table = &self.tables[t];
-        let at = table.lower_bound(key);
-        if at < table.buckets() && table.key(at) == key {
-            Ok(table.members(at)?.len())
-        } else {
-            Ok(0)
-        }
+/// Does pair (`i` of `a`, `j` of `b`) count when measured in table `t`? It must collide in
+/// at least `min_collisions` tables and, with `t < L` (a bucket of table `t` holds both),
+/// in no earlier table: a pair is counted in the first table where it collides. `t == L`
+/// stands for "any table" (the all-pairs plan).
+fn counts_in(
+    a: &JoinSide<'_>,
+    b: &JoinSide<'_>,
+    i: u32,
+    j: u32,
+    t: usize,
+    min_collisions: usize,
+) -> bool {
+    let (si, sj) = (a.signature(i), b.signature(j));
+    let collisions = || si.iter().zip(sj).filter(|(x, y)| x == y).count();
+    if t < si.len() {
+        !si[..t].iter().zip(&sj[..t]).any(|(x, y)| x == y)
+            && (min_collisions == 1 || collisions() >= min_collisions)
+    } else {
+        collisions() >= min_collisions
     }
 }
 
@@ -312,7 +323,7 @@ pub fn join(
     let all_pairs = pairing.pair_count(a.vectors.len(), b.vectors.len());
     let plan = match options.max_bucket_rows {
         Some(_) => Plan::Buckets,
-        None => Plan::choose(bucket_pairs(a, b, symmetric, tables)?, all_pairs),
+        None => Plan::choose(bucket_pairs(a, b, symmetric)?, all_pairs),
     };
     let sketches = sketches(params, a, b, options.max_hamming, plan)?;
     pairing.screen = sketches.as_ref().map(|(sa, sb, max)| Screen {
@@ -335,10 +346,7 @@ pub fn join(
     if plan == Plan::AllPairs {
         let all_a: Vec<u32> = (0..a.vectors.len() as u32).collect();
         let all_b: Vec<u32> = (0..b.vectors.len() as u32).collect();
-        let accept = |i: u32, j: u32| {
-            let (si, sj) = (a.signature(i), b.signature(j));
-            si.iter().zip(sj).filter(|(x, y)| x == y).count() >= options.min_collisions
-        };
+        let accept = |i: u32, j: u32| counts_in(a, b, i, j, tables, options.min_collisions);
         let rows_b = if symmetric { &all_a } else { &all_b };
         join_group(
             pairing,
@@ -401,15 +409,16 @@ fn sketches<'s>(
 
 /// Estimated candidate pairs of the bucket plan, counted once per table as it measures
 /// them: from the buckets of up to [`PLAN_SAMPLE`] evenly spaced rows of `a`.
-fn bucket_pairs(a: &JoinSide<'_>, b: &JoinSide<'_>, symmetric: bool, tables: usize) -> Result<f64> {
+fn bucket_pairs(a: &JoinSide<'_>, b: &JoinSide<'_>, symmetric: bool) -> Result<f64> {
     let n = a.vectors.len();
     let sample = n.min(PLAN_SAMPLE);
     let mut partners = 0usize;
     for s in 0..sample {
         let row = (s * n / sample) as u32;
-        for (t, &key) in a.signature(row).iter().enumerate().take(tables) {
-            partners += b
-                .bucket_rows(t, key)?
+        for (table, &key) in b.tables.iter().zip(a.signature(row)) {
+            partners += table
+                .lookup(key)?
+                .len()
                 .saturating_sub(usize::from(symmetric));
         }
     }
@@ -442,14 +451,7 @@ fn walk_buckets(
         .map(|&(t, lo, hi)| -> Result<Stats> {
             let (ta, tb) = (&a.tables[t], &b.tables[t]);
             let mut stats = Stats::new();
-            let accept = |i: u32, j: u32| {
-                let (si, sj) = (a.signature(i), b.signature(j));
-                if si[..t].iter().zip(&sj[..t]).any(|(x, y)| x == y) {
-                    return false; // counted in an earlier table
-                }
-                options.min_collisions == 1
-                    || si.iter().zip(sj).filter(|(x, y)| x == y).count() >= options.min_collisions
-            };
+            let accept = |i: u32, j: u32| counts_in(a, b, i, j, t, options.min_collisions);
             let mut j = 0;
             if !symmetric {
                 let first = ta.key(lo);
