@@ -161,11 +161,15 @@ fn hamming(query: &[u64], sketch: &[u64], words: usize) -> u16 {
     d as u16
 }
 
-/// Calls `$body` with `$words` bound to the sketch size as a constant for 4 and 8 words
-/// (256 and 512 bits), so that [`hamming`] unrolls, and as a variable otherwise.
+/// Calls `$body` with `$words` bound to the sketch size as a constant for 2, 4 and 8 words
+/// (128, 256 and 512 bits), so that [`hamming`] unrolls, and as a variable otherwise.
 macro_rules! with_words {
     ($len:expr, |$words:ident| $body:expr) => {
         match $len {
+            2 => {
+                let $words = 2;
+                $body
+            }
             4 => {
                 let $words = 4;
                 $body
@@ -510,14 +514,22 @@ mod tests {
 
     #[test]
     fn within_keeps_rows_up_to_the_cut() {
-        // Four-word sketches (the unrolled path) and one-word ones (the general path), row
-        // by row and interleaved; 23 rows, so runs have blocks and ragged ends.
-        for words in [4usize, 1] {
+        // Two- and four-word sketches (the unrolled paths) and one-word ones (the general
+        // path), row by row and interleaved; 23 rows, so runs have blocks and ragged ends.
+        // Row r's differing bits sit in word r % words, so every word is looked at.
+        for words in [4usize, 2, 1] {
             let rows = 23u32;
             let dist = |r: u32| (r * 7 % 11) as usize; // row r's distance from the zero query
+            let word = |r: u32| r as usize % words;
             let sketches: Vec<u64> = (0..rows)
                 .flat_map(|r| {
-                    (0..words).map(move |w| if w == 0 { (1u64 << dist(r)) - 1 } else { 0 })
+                    (0..words).map(move |w| {
+                        if w == word(r) {
+                            (1u64 << dist(r)) - 1
+                        } else {
+                            0
+                        }
+                    })
                 })
                 .collect();
             let query = vec![0u64; words];
@@ -525,7 +537,7 @@ mod tests {
                 Sketches::new(&sketches, words),
                 Sketches::new(&sketches, words).interleaved(),
             ] {
-                assert_eq!(screen.row(3)[0], (1 << dist(3)) - 1, "{words} words");
+                assert_eq!(screen.row(3)[word(3)], (1 << dist(3)) - 1, "{words} words");
                 for list in [
                     (0..rows).collect::<Vec<_>>(),
                     (3..22).collect(),
