@@ -284,13 +284,16 @@ const PLAN_SAMPLE: usize = 1024;
 /// Join `a` with `b` (or with itself when `None`): every pair sharing a bucket in some table
 /// and closer than `options.threshold`, each once (a self-join reports `{i, j}`, `i < j`,
 /// once). Found pairs (row numbers into each side, Spark's exact distance over the stored
-/// `f32` values) go to `emit` block by block; `emit` returns `false` to stop the join.
+/// `f32` values) go to `emit` block by block. The join stops early when `emit` returns
+/// `false` or when `stop` is set (by the caller, e.g. on Ctrl-C: every worker looks at it
+/// between rows, so a join that finds nothing stops as promptly as one that does).
 pub fn join(
     params: &IndexParams,
     a: &JoinSide<'_>,
     b: Option<&JoinSide<'_>>,
     options: JoinOptions,
     emit: &(dyn Fn(&mut Found) -> bool + Sync),
+    stop: &AtomicBool,
 ) -> Result<JoinSummary> {
     let started = Instant::now();
     let tables = params.num_hash_tables;
@@ -331,7 +334,6 @@ pub fn join(
         b: sb,
         max: *max,
     });
-    let stop = AtomicBool::new(false);
     let pairs = std::sync::atomic::AtomicU64::new(0);
     let send = |found: &mut Found| {
         pairs.fetch_add(found.len() as u64, Ordering::Relaxed);
@@ -342,7 +344,7 @@ pub fn join(
     };
     // The bucket statistics are the same whichever plan measures the pairs.
     let measure = plan == Plan::Buckets;
-    let stats = walk_buckets(a, b, pairing, options, measure, &send, &stop)?;
+    let stats = walk_buckets(a, b, pairing, options, measure, &send, stop)?;
     if plan == Plan::AllPairs {
         let all_a: Vec<u32> = (0..a.vectors.len() as u32).collect();
         let all_b: Vec<u32> = (0..b.vectors.len() as u32).collect();
@@ -355,7 +357,7 @@ pub fn join(
             options.threshold,
             &accept,
             &send,
-            &stop,
+            stop,
         );
     }
     Ok(JoinSummary {

@@ -218,7 +218,7 @@ fn run(
         }
         true
     };
-    let mut summary = join(index.params(), &a, b.as_ref(), options, &emit)?;
+    let mut summary = join(index.params(), &a, b.as_ref(), options, &emit, stop)?;
     let rest = std::mem::take(&mut *pending.lock().unwrap_or_else(|e| e.into_inner()));
     if !rest.a.is_empty() && !send(rest) {
         summary.stopped = true;

@@ -42,7 +42,10 @@ impl<'a> TableView<'a> {
     }
 
     /// The rows of bucket `i` (in key order); `Corrupt` if the directory's range is out of
-    /// order or out of bounds.
+    /// order or out of bounds, or a row number is not a row (a table holds each of its
+    /// index's rows once, so every row number is below the table's length). The check
+    /// costs a pass over the bucket, far less than anything done with its rows, and keeps
+    /// a damaged table from indexing vectors out of bounds.
     pub fn members(&self, i: usize) -> Result<&'a [u32]> {
         let start = self.directory[2 * i + 1];
         let end = match self.directory.get(2 * i + 3) {
@@ -58,7 +61,18 @@ impl<'a> TableView<'a> {
                 ),
             ));
         }
-        Ok(&self.rows[start as usize..end as usize])
+        let members = &self.rows[start as usize..end as usize];
+        let n = self.rows.len();
+        if members
+            .iter()
+            .fold(false, |bad, &r| bad | (r as usize >= n))
+        {
+            return Err(corrupt_err(
+                self.path,
+                format!("bucket {i} lists a row number of {n} rows or more"),
+            ));
+        }
+        Ok(members)
     }
 
     /// The position of the first bucket whose key is `>= key` (binary search).
@@ -153,12 +167,12 @@ mod tests {
     #[test]
     fn lookup_finds_each_bucket_and_nothing_else() {
         let directory = [3u64, 0, 7, 2, 9, 3];
-        let rows = [10u32, 11, 4, 5, 6, 7];
+        let rows = [4u32, 5, 0, 1, 2, 3];
         let path = Path::new("t");
         let t = TableView::new(&directory, &rows, path);
-        assert_eq!(t.lookup(3).unwrap(), &[10, 11]);
-        assert_eq!(t.lookup(7).unwrap(), &[4]);
-        assert_eq!(t.lookup(9).unwrap(), &[5, 6, 7]);
+        assert_eq!(t.lookup(3).unwrap(), &[4, 5]);
+        assert_eq!(t.lookup(7).unwrap(), &[0]);
+        assert_eq!(t.lookup(9).unwrap(), &[1, 2, 3]);
         for absent in [0, 4, 8, 10, u64::MAX] {
             assert!(t.lookup(absent).unwrap().is_empty());
         }
@@ -172,5 +186,11 @@ mod tests {
             let t = TableView::new(&directory, &rows, path);
             assert!(t.lookup(3).is_err());
         }
+        // A row number past the table's rows (row 2 of 2).
+        let rows = [0u32, 2];
+        let t = TableView::new(&[3u64, 0, 7, 1], &rows, path);
+        assert_eq!(t.lookup(3).unwrap(), &[0]);
+        let e = t.lookup(7).unwrap_err();
+        assert!(e.to_string().contains("row number"), "{e}");
     }
 }

@@ -9,6 +9,7 @@ use fast_lsh_ann_core::stream::{Next, Other, PairStream};
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -95,10 +96,17 @@ fn collect_sides(
     options: JoinOptions,
 ) -> (Pairs, JoinSummary) {
     let found = Mutex::new(Vec::new());
-    let summary = join(a.params(), &a.side(), b, options, &|f| {
-        found.lock().unwrap().extend(f.drain(..));
-        true
-    })
+    let summary = join(
+        a.params(),
+        &a.side(),
+        b,
+        options,
+        &|f| {
+            found.lock().unwrap().extend(f.drain(..));
+            true
+        },
+        &AtomicBool::new(false),
+    )
     .unwrap();
     let found = found.into_inner().unwrap();
     assert_eq!(summary.pairs as usize, found.len());
@@ -166,6 +174,7 @@ fn a_memory_side_joins_like_an_index() {
                 .extend(f.drain(..).map(|(i, j, d)| ((i, j), d)));
             true
         },
+        &AtomicBool::new(false),
     )
     .unwrap();
     assert_same(
@@ -191,9 +200,16 @@ fn skewed_buckets_are_exact_and_capping_is_reported() {
         max_bucket_rows: Some(100),
         ..options
     };
-    join(a.params(), &a.side(), None, capped, &|_| true)
-        .map(|s| summary = Some(s))
-        .unwrap();
+    join(
+        a.params(),
+        &a.side(),
+        None,
+        capped,
+        &|_| true,
+        &AtomicBool::new(false),
+    )
+    .map(|s| summary = Some(s))
+    .unwrap();
     let summary = summary.unwrap();
     assert!(summary.capped_buckets >= 1);
     assert!(summary.max_bucket_rows >= 1500);
@@ -344,7 +360,8 @@ fn both_plans_and_the_sketch_screen_match_brute_force() {
                     max_hamming: Some(129),
                     ..screened
                 },
-                &|_| true
+                &|_| true,
+                &AtomicBool::new(false)
             )
             .is_err(),
             "more bits than the sketch has"
@@ -360,5 +377,48 @@ fn both_plans_and_the_sketch_screen_match_brute_force() {
         max_hamming: Some(10),
         ..JoinOptions::new(1.5)
     };
-    assert!(join(plain.params(), &plain.side(), None, screened, &|_| true).is_err());
+    assert!(
+        join(
+            plain.params(),
+            &plain.side(),
+            None,
+            screened,
+            &|_| true,
+            &AtomicBool::new(false)
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn a_stop_set_by_the_caller_ends_either_plan_before_any_work() {
+    // The caller's flag, not only `emit`'s answer, stops the join: a join that would find
+    // nothing (or counts only) must still end on Ctrl-C.
+    let dir = tempfile::tempdir().unwrap();
+    let va = rows(1500, 12, 3.0);
+    for (bucket_length, want) in [(0.4, Plan::Buckets), (50.0, Plan::AllPairs)] {
+        let p = IndexParams {
+            bucket_length,
+            ..params(1)
+        };
+        let a = build_with(&dir.path().join(format!("s{bucket_length}")), &va, p);
+        let options = JoinOptions::new(2.0);
+        let run = |stop: bool| {
+            join(
+                a.params(),
+                &a.side(),
+                None,
+                options,
+                &|_| true,
+                &AtomicBool::new(stop),
+            )
+            .unwrap()
+        };
+        let full = run(false);
+        assert_eq!(full.plan, want);
+        assert!(!full.stopped && full.pairs > 100, "{full:?}");
+        let stopped = run(true);
+        assert!(stopped.stopped, "{stopped:?}");
+        assert_eq!(stopped.pairs, 0, "no row is looked at once stopped");
+    }
 }
