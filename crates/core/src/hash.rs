@@ -276,12 +276,7 @@ impl BrpHasher {
             .min();
         match first_bad {
             None => Ok(()),
-            Some(at) => Err(ErrorKind::NonFinite {
-                input,
-                row: at / dim,
-                col: at % dim,
-            }
-            .into()),
+            Some(at) => Err(crate::rows::non_finite(input, at, dim)),
         }
     }
 

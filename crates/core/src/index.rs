@@ -267,15 +267,7 @@ impl Index {
             }
             .into());
         }
-        if let Some(at) = queries.as_slice().iter().position(|v| !v.is_finite()) {
-            let dim = self.params.dim;
-            return Err(ErrorKind::NonFinite {
-                input: "queries",
-                row: at / dim,
-                col: at % dim,
-            }
-            .into());
-        }
+        queries.check_finite("queries")?;
         let sketches = self.sketcher().map(|s| s.sketch(queries));
         self.knn_many(queries, k, probes, rerank, sketches.as_deref(), None)
     }

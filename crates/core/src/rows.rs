@@ -3,8 +3,22 @@
 //! The engine never copies the caller's vectors to work on them: a [`Rows`] is a
 //! `&[T]` plus a dimension, whether the slice comes from a numpy array, a `Vec` or an mmap.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use rayon::prelude::*;
 use std::borrow::Cow;
+
+/// Values checked per parallel task by [`Rows::check_finite`].
+const FINITE_BLOCK: usize = 1 << 16;
+
+/// The `NonFinite` error for the value at row-major position `at` of `input`.
+pub(crate) fn non_finite(input: &'static str, at: usize, dim: usize) -> Error {
+    ErrorKind::NonFinite {
+        input,
+        row: at / dim,
+        col: at % dim,
+    }
+    .into()
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -166,6 +180,27 @@ impl<'a, T: Element> Rows<'a, T> {
     pub fn as_slice(&self) -> &'a [T] {
         self.data
     }
+
+    /// `NonFinite` naming `input` and its first NaN or infinite value, if it has one.
+    /// Parallel over blocks; a block is searched only when a branch-free pass over it
+    /// finds a bad value.
+    pub fn check_finite(&self, input: &'static str) -> Result<()> {
+        let first = self
+            .data
+            .par_chunks(FINITE_BLOCK)
+            .enumerate()
+            .find_map_first(|(b, block)| {
+                if block.iter().fold(true, |ok, v| ok & v.is_finite()) {
+                    return None;
+                }
+                let at = block.iter().position(|v| !v.is_finite())?;
+                Some(b * FINITE_BLOCK + at)
+            });
+        match first {
+            None => Ok(()),
+            Some(at) => Err(non_finite(input, at, self.dim)),
+        }
+    }
 }
 
 /// Deterministic test rows: `n x dim` values uniform in `[-span/2, span/2)`.
@@ -194,5 +229,25 @@ mod tests {
         assert_eq!(rows.row(1), &[4.0, 5.0, 6.0]);
         assert!(Rows::new(&data, 4).is_err());
         assert!(Rows::new(&data, 0).is_err());
+    }
+
+    #[test]
+    fn check_finite_names_the_first_bad_value() {
+        let mut data = vec![0.5f32; 3 * 50_000];
+        assert!(Rows::new(&data, 3).unwrap().check_finite("x").is_ok());
+        data[3 * 40_000 + 1] = f32::NEG_INFINITY; // in a later block
+        data[3 * 30_000 + 2] = f32::NAN;
+        let err = Rows::new(&data, 3).unwrap().check_finite("x").unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                ErrorKind::NonFinite {
+                    input: "x",
+                    row: 30_000,
+                    col: 2
+                }
+            ),
+            "{err}"
+        );
     }
 }

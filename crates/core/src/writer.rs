@@ -19,6 +19,9 @@ use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, SegmentInfo, SegmentWriter};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
+/// Hash values per buffer when hashing a bucket key (`k` values in one call up to this).
+const KEY_CHUNK: usize = 16;
+
 /// The parameters of an index: a BRP model plus AND-amplification.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IndexParams {
@@ -59,20 +62,28 @@ impl IndexParams {
     }
 
     /// Bucket key of table `t` from a row's `L x k` hash values: the hash value itself
-    /// when `k = 1`, else the xxh3 of the `k` values.
+    /// when `k = 1`, else the xxh3 of the `k` values (little-endian bytes).
     pub fn bucket_key(&self, hashes: &[i64], t: usize) -> u64 {
         let k = self.projections_per_table;
         let values = &hashes[t * k..(t + 1) * k];
         if k == 1 {
             return values[0] as u64;
         }
-        let mut bytes = [0u8; 8 * 16];
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        for chunk in values.chunks(16) {
+        fn le_bytes<'b>(chunk: &[i64], bytes: &'b mut [u8; 8 * KEY_CHUNK]) -> &'b [u8] {
             for (i, v) in chunk.iter().enumerate() {
                 bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
             }
-            hasher.update(&bytes[..chunk.len() * 8]);
+            &bytes[..chunk.len() * 8]
+        }
+        let mut bytes = [0u8; 8 * KEY_CHUNK];
+        if k <= KEY_CHUNK {
+            // One call: the streaming hasher's set-up costs more than hashing 128 bytes,
+            // and both give the same digest.
+            return xxhash_rust::xxh3::xxh3_64(le_bytes(values, &mut bytes));
+        }
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for chunk in values.chunks(KEY_CHUNK) {
+            hasher.update(le_bytes(chunk, &mut bytes));
         }
         hasher.digest()
     }
@@ -80,11 +91,18 @@ impl IndexParams {
     /// Every row's bucket key in each table, row-major `rows x L`, from the rows' `L x k`
     /// hash values each.
     pub fn signatures(&self, hashes: &[i64]) -> Vec<u64> {
-        let per_row = self.num_hash_tables * self.projections_per_table;
-        hashes
-            .par_chunks_exact(per_row.max(1))
-            .flat_map_iter(|h| (0..self.num_hash_tables).map(move |t| self.bucket_key(h, t)))
-            .collect()
+        let tables = self.num_hash_tables;
+        let per_row = tables * self.projections_per_table;
+        let mut keys = vec![0u64; hashes.len() / per_row.max(1) * tables];
+        keys.par_chunks_mut(tables.max(1))
+            .zip(hashes.par_chunks_exact(per_row.max(1)))
+            .with_min_len(1024)
+            .for_each(|(keys, h)| {
+                for (t, key) in keys.iter_mut().enumerate() {
+                    *key = self.bucket_key(h, t);
+                }
+            });
+        keys
     }
 
     /// Write these parameters into a manifest.
@@ -145,6 +163,15 @@ impl IndexParams {
             .map_err(|e| corrupt_err(path, format!("bad parameters: {e}")))?;
         Ok(p)
     }
+}
+
+/// The error of a writing thread that panicked (a bug): reported, not propagated as a
+/// panic.
+fn thread_panicked(path: &Path) -> Error {
+    Error::io(
+        path,
+        std::io::Error::other("the thread writing this file panicked"),
+    )
 }
 
 /// A `Corrupt` error for `path`.
@@ -337,33 +364,50 @@ impl IndexWriter {
         let (Some(vectors), Some(signatures)) = (&mut self.vectors, &mut self.signatures) else {
             unreachable!("writers are open until finish, which consumes self");
         };
-        vectors.write_values(&narrow)?;
-        let tables = self.params.num_hash_tables;
-        let keys = self.params.signatures(&hashes);
-        let first = self.rows;
-        self.sorters
-            .par_iter_mut()
-            .enumerate()
-            .try_for_each(|(t, sorter)| {
-                (0..rows.len())
-                    .try_for_each(|r| sorter.push((keys[r * tables + t], first + r as u64)))
-            })?;
-        signatures.write_values(&keys)?;
-        if let (Some(w), Some(ids)) = (&mut self.ids, ids) {
-            w.write_values(ids)?;
-        }
-        if let Some(w) = &mut self.sketches {
-            let narrow = Rows::new(&narrow, self.params.dim)?;
-            let sketcher = match &mut self.sketcher {
-                Some(s) => s,
-                none => none.insert(Sketcher::fit(
-                    narrow,
-                    self.params.sketch_bits,
-                    self.params.seed,
-                )?),
-            };
-            w.write_values(&sketcher.sketch(narrow))?;
-        }
+        let params = &self.params;
+        let (sorters, ids_writer) = (&mut self.sorters, &mut self.ids);
+        let (sketches, sketcher) = (&mut self.sketches, &mut self.sketcher);
+        let (first, staging) = (self.rows, &self.staging);
+        // The rows are valid (hashing checked them): their bytes go to the vectors segment
+        // on a thread of their own (a copy into the page cache and a checksum, one core's
+        // work) while the pool computes the keys, fills the sorters and sketches.
+        std::thread::scope(|scope| -> Result<()> {
+            // Writeback starts at once, so `finish` waits for the disk little.
+            let written = scope.spawn(|| {
+                vectors.write_values(&narrow)?;
+                vectors.start_sync().map_err(Error::from)
+            });
+            let rest = (|| -> Result<()> {
+                let tables = params.num_hash_tables;
+                let keys = params.signatures(&hashes);
+                sorters
+                    .par_iter_mut()
+                    .enumerate()
+                    .try_for_each(|(t, sorter)| {
+                        (0..rows.len())
+                            .try_for_each(|r| sorter.push((keys[r * tables + t], first + r as u64)))
+                    })?;
+                signatures.write_values(&keys)?;
+                if let (Some(w), Some(ids)) = (ids_writer, ids) {
+                    w.write_values(ids)?;
+                }
+                if let Some(w) = sketches {
+                    let narrow = Rows::new(&narrow, params.dim)?;
+                    let sketcher = match sketcher {
+                        Some(s) => s,
+                        none => {
+                            none.insert(Sketcher::fit(narrow, params.sketch_bits, params.seed)?)
+                        }
+                    };
+                    w.write_values(&sketcher.sketch(narrow))?;
+                }
+                Ok(())
+            })();
+            let written = written
+                .join()
+                .unwrap_or_else(|_| Err(thread_panicked(&staging.join(names::VECTORS))));
+            written.and(rest)
+        })?;
         self.rows += rows.len() as u64;
         Ok(())
     }
@@ -371,20 +415,43 @@ impl IndexWriter {
     /// Merge the tables, write every segment and the manifest, and move the finished
     /// directory to the target path (replacing an old index there, if overwriting).
     pub fn finish(mut self) -> Result<()> {
-        let mut segments: Vec<SegmentInfo> = Vec::new();
-        // Tables are independent: sort, merge and sync them in parallel.
+        // The segments written row by row only need their frames and a sync (mostly waiting
+        // for the disk): a thread does that while the pool sorts, merges and writes the
+        // tables, which are independent of each other.
+        let streamed: Vec<SegmentWriter> = [
+            self.vectors.take(),
+            self.signatures.take(),
+            self.ids.take(),
+            self.sketches.take(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let sorters = std::mem::take(&mut self.sorters);
         let staging = &self.staging;
-        let tables: Vec<[SegmentInfo; 2]> = sorters
-            .into_par_iter()
-            .enumerate()
-            .map(|(t, sorter)| {
-                let mut w = TableWriter::create(staging, t)?;
-                sorter.merge(|batch| w.push(batch))?;
-                w.finish()
-            })
-            .collect::<Result<_>>()?;
-        segments.extend(tables.into_iter().flatten());
+        let (tables, streamed) = std::thread::scope(|scope| {
+            let synced = scope.spawn(|| {
+                streamed
+                    .into_iter()
+                    .map(|w| w.finish().map_err(Error::from))
+                    .collect::<Result<Vec<SegmentInfo>>>()
+            });
+            let tables = sorters
+                .into_par_iter()
+                .enumerate()
+                .map(|(t, sorter)| {
+                    let mut w = TableWriter::create(staging, t)?;
+                    sorter.merge(|batch| w.push(batch))?;
+                    w.finish()
+                })
+                .collect::<Result<Vec<[SegmentInfo; 2]>>>();
+            let synced = synced
+                .join()
+                .unwrap_or_else(|_| Err(thread_panicked(staging)));
+            (tables, synced)
+        });
+        let mut segments: Vec<SegmentInfo> = tables?.into_iter().flatten().collect();
+        let streamed = streamed?;
         let mut proj = SegmentWriter::create(
             &self.staging.join(names::PROJECTIONS),
             Kind::Projections,
@@ -393,7 +460,7 @@ impl IndexWriter {
         )?;
         proj.write_values(self.hasher.unit_vectors())?;
         segments.push(proj.finish()?);
-        if self.sketches.is_some() {
+        if self.params.sketch_bits != 0 {
             let (dim, bits) = (self.params.dim, self.params.sketch_bits);
             let sketcher = match self.sketcher.take() {
                 Some(s) => s,
@@ -408,17 +475,7 @@ impl IndexWriter {
             planes.write_values(sketcher.stored())?;
             segments.push(planes.finish()?);
         }
-        for w in [
-            self.vectors.take(),
-            self.signatures.take(),
-            self.ids.take(),
-            self.sketches.take(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            segments.push(w.finish()?);
-        }
+        segments.extend(streamed);
         let spill = self.staging.join("spill");
         std::fs::remove_dir_all(&spill).map_err(|e| Error::io(&spill, e))?;
         let mut manifest = Manifest::default();
@@ -458,6 +515,43 @@ impl Drop for IndexWriter {
     fn drop(&mut self) {
         if !self.finished {
             let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_keys_are_the_xxh3_of_the_values_bytes() {
+        // k = 1: the value; k > 1: xxh3_64 of the k values' little-endian bytes, whether
+        // they fit one buffer (k <= 16) or are hashed in several (k = 20).
+        for k in [1usize, 3, 16, 20] {
+            let params = IndexParams {
+                dim: 4,
+                bucket_length: 1.0,
+                num_hash_tables: 2,
+                projections_per_table: k,
+                seed: 1,
+                sketch_bits: 0,
+            };
+            let hashes: Vec<i64> = (0..2 * k as i64).map(|v| v * 7919 - 40_000).collect();
+            for t in 0..2 {
+                let values = &hashes[t * k..(t + 1) * k];
+                let want = if k == 1 {
+                    values[0] as u64
+                } else {
+                    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    xxhash_rust::xxh3::xxh3_64(&bytes)
+                };
+                assert_eq!(params.bucket_key(&hashes, t), want, "k {k}, table {t}");
+            }
+            let rows: Vec<i64> = hashes.iter().chain(&hashes).map(|v| v + 1).collect();
+            let keys = params.signatures(&rows);
+            assert_eq!(keys.len(), 4);
+            assert_eq!(keys[..2], keys[2..], "k {k}");
+            assert_eq!(keys[1], params.bucket_key(&rows[..2 * k], 1), "k {k}");
         }
     }
 }
