@@ -4,11 +4,7 @@
 //! `&[T]` plus a dimension, whether the slice comes from a numpy array, a `Vec` or an mmap.
 
 use crate::error::{Error, ErrorKind, Result};
-use rayon::prelude::*;
 use std::borrow::Cow;
-
-/// Values checked per parallel task by [`Rows::check_finite`].
-const FINITE_BLOCK: usize = 1 << 16;
 
 /// The `NonFinite` error for the value at row-major position `at` of `input`.
 pub(crate) fn non_finite(input: &'static str, at: usize, dim: usize) -> Error {
@@ -182,21 +178,8 @@ impl<'a, T: Element> Rows<'a, T> {
     }
 
     /// `NonFinite` naming `input` and its first NaN or infinite value, if it has one.
-    /// Parallel over blocks; a block is searched only when a branch-free pass over it
-    /// finds a bad value.
     pub fn check_finite(&self, input: &'static str) -> Result<()> {
-        let first = self
-            .data
-            .par_chunks(FINITE_BLOCK)
-            .enumerate()
-            .find_map_first(|(b, block)| {
-                if block.iter().fold(true, |ok, v| ok & v.is_finite()) {
-                    return None;
-                }
-                let at = block.iter().position(|v| !v.is_finite())?;
-                Some(b * FINITE_BLOCK + at)
-            });
-        match first {
+        match self.data.iter().position(|v| !v.is_finite()) {
             None => Ok(()),
             Some(at) => Err(non_finite(input, at, self.dim)),
         }
@@ -235,7 +218,7 @@ mod tests {
     fn check_finite_names_the_first_bad_value() {
         let mut data = vec![0.5f32; 3 * 50_000];
         assert!(Rows::new(&data, 3).unwrap().check_finite("x").is_ok());
-        data[3 * 40_000 + 1] = f32::NEG_INFINITY; // in a later block
+        data[3 * 40_000 + 1] = f32::NEG_INFINITY; // a later bad value
         data[3 * 30_000 + 2] = f32::NAN;
         let err = Rows::new(&data, 3).unwrap().check_finite("x").unwrap_err();
         assert!(
