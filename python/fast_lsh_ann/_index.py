@@ -81,7 +81,8 @@ class Index:
         """Build an index at ``path`` from a 2-D array or an iterable of 2-D chunks.
 
         ``projections_per_table=k`` buckets by ``k`` projections at once (AND-amplification;
-        ``k=1`` is Spark's scheme and gives Spark's hashes). ``ids``: optional int64 external
+        ``k=1`` is Spark's scheme and gives Spark's hashes; with ``k > 1``, which Spark has
+        no counterpart of, projections are computed in float32, about 3x faster). ``ids``: optional int64 external
         ids, one per row (default: row numbers). ``sketch_bits`` (a multiple of 64, e.g.
         256 or 512; 0 for none) stores a sign sketch of every row: :meth:`knn` then ranks
         candidates by Hamming distance and measures only the nearest few exactly, which

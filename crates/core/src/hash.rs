@@ -6,18 +6,25 @@
 //! through netlib's `VectorBLAS`, which sums with 8 lane accumulators (FMA), reduces the
 //! lanes left to right, then adds the tail one product at a time. [`spark_dot`] is that
 //! order, so unit vectors and hashes equal Spark's (see `shared/SPARK.md`).
+//!
+//! Indexes with AND-amplification (`k > 1` projections per table) have no Spark
+//! counterpart, and hash in [`Arithmetic::F32`] instead: the same unit vectors rounded to
+//! `f32`, dot products on the block kernel of [`crate::tile`]. That is about a third of
+//! the work (half the bytes, no widening, a register-blocked kernel).
 
+use crate::cpu::multiversion;
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::BrpParams;
 use crate::rng::JavaRandom;
 use crate::rows::{Element, Rows};
+use crate::tile::{PackedCols, dots_of_rows};
 use rayon::prelude::*;
 
 /// Number of lane accumulators of Spark's `VectorBLAS` on a 512-bit machine (where the
 /// fixtures were made). It fixes the summation order, not our own vector width.
 const LANES: usize = 8;
 
-/// Rows hashed per parallel task (each task widens them to `f64` once).
+/// Rows hashed per parallel task (each task widens or packs them once).
 const BLOCK_ROWS: usize = 64;
 
 /// `<a, b>` summed in `VectorBLAS`'s order: lane FMAs over the first `len/8*8` elements,
@@ -159,12 +166,64 @@ fn project_block(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mut [
     project_portable(unit, rows, dim, alpha, out)
 }
 
+/// How a hasher computes `(1 / bucket_length) * <u_t, x>`, whose floor is the hash value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arithmetic {
+    /// `f64` in `VectorBLAS`'s order: Spark's hash values, bit for bit. The in-memory
+    /// model, `k = 1` indexes, and `k > 1` indexes written before F32 existed use it.
+    Spark,
+    /// `f32`: unit vectors rounded to `f32`, each dot product one FMA chain in dimension
+    /// order (the [`crate::tile`] kernel), `floor((alpha as f32) * dot)`. About 3x faster.
+    F32,
+}
+
+impl Arithmetic {
+    /// What a new index with `k` projections per table uses: Spark's for `k = 1`, whose
+    /// keys are Spark's hash values, and `F32` for `k > 1`, whose keys (hashes of `k`
+    /// values) Spark has no counterpart of.
+    pub fn for_projections(k: usize) -> Self {
+        if k == 1 {
+            Arithmetic::Spark
+        } else {
+            Arithmetic::F32
+        }
+    }
+}
+
 /// The `L` hash functions of one BRP model.
 #[derive(Debug, Clone)]
 pub struct BrpHasher {
     params: BrpParams,
     unit: Vec<f64>,
     alpha: f64,
+    /// With [`Arithmetic::F32`]: the unit vectors rounded to `f32`, packed as the tile
+    /// kernel's columns, and `alpha` rounded to `f32`.
+    f32_units: Option<(PackedCols<f32>, f32)>,
+}
+
+/// Per-thread scratch of [`BrpHasher::hash_into`].
+#[derive(Default)]
+struct Scratch {
+    hashes: Vec<i64>,
+    wide: Vec<f64>,
+    pad: Vec<f32>,
+    dots: Vec<f32>,
+}
+
+multiversion! {
+    /// `out[r * L + t] = floor(alpha * dots[r * width + t])` in `f32`, then saturated to
+    /// `i64` as `as` does; false if any scaled value is not finite.
+    fn floor_scaled(dots: &[f32], width: usize, alpha: f32, out: &mut [i64], tables: usize) -> bool {
+        let mut finite = true;
+        for (hashes, row) in out.chunks_exact_mut(tables).zip(dots.chunks_exact(width)) {
+            for (h, d) in hashes.iter_mut().zip(row) {
+                let s = alpha * d;
+                finite &= s.abs() < f32::INFINITY;
+                *h = s.floor() as i64;
+            }
+        }
+        finite
+    }
 }
 
 impl BrpHasher {
@@ -186,6 +245,31 @@ impl BrpHasher {
             params,
             unit,
             alpha,
+            f32_units: None,
+        }
+    }
+
+    /// This hasher computing in `arithmetic` (a new hasher is [`Arithmetic::Spark`]).
+    pub fn with_arithmetic(mut self, arithmetic: Arithmetic) -> Self {
+        self.f32_units = match arithmetic {
+            Arithmetic::Spark => None,
+            Arithmetic::F32 => {
+                let dim = self.params.dim;
+                let narrow: Vec<f32> = self.unit.iter().map(|&v| v as f32).collect();
+                let units = Rows::new(&narrow, dim).expect("dim >= 1, L x dim values");
+                let mut cols = PackedCols::default();
+                cols.fill(units, 0..units.len(), dim);
+                Some((cols, self.alpha as f32))
+            }
+        };
+        self
+    }
+
+    /// How this hasher computes.
+    pub fn arithmetic(&self) -> Arithmetic {
+        match self.f32_units {
+            None => Arithmetic::Spark,
+            Some(_) => Arithmetic::F32,
         }
     }
 
@@ -203,6 +287,7 @@ impl BrpHasher {
             params,
             unit,
             alpha: 1.0 / params.bucket_length,
+            f32_units: None,
         })
     }
 
@@ -210,11 +295,43 @@ impl BrpHasher {
     /// hashes (same arithmetic), and whose fractions tell multi-probe how close `x` lies to
     /// its buckets' boundaries.
     pub fn scaled_projections<T: Element>(&self, x: &[T]) -> Vec<f64> {
+        let tables = self.params.num_hash_tables;
+        if let Some((cols, alpha)) = &self.f32_units {
+            let narrow = T::as_f32(x);
+            let row = Rows::new(&narrow, x.len()).expect("one row");
+            let mut dots = Vec::new();
+            dots_of_rows(row, cols, &mut Vec::new(), &mut dots);
+            return dots[..tables].iter().map(|&d| (alpha * d) as f64).collect();
+        }
         let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
-        let mut dots = vec![0.0f64; self.params.num_hash_tables];
+        let mut dots = vec![0.0f64; tables];
         dots_row(&self.unit, &wide, &mut dots);
         dots.iter_mut().for_each(|d| *d *= self.alpha);
         dots
+    }
+
+    /// Hash one block of rows into `hashes` (rows x L); false if a scaled projection is
+    /// not finite (a NaN or infinite value in the rows, or an `f32` overflow).
+    fn hash_block<T: Element>(&self, block: &[T], hashes: &mut [i64], s: &mut Scratch) -> bool {
+        let (dim, tables) = (self.params.dim, self.params.num_hash_tables);
+        let Some((cols, alpha)) = &self.f32_units else {
+            let wide = &mut s.wide;
+            wide.clear();
+            let mut finite = true;
+            for v in block {
+                let w = v.to_f64();
+                finite &= w.abs() < f64::INFINITY;
+                wide.push(w);
+            }
+            if finite {
+                project_block(&self.unit, wide, dim, self.alpha, hashes);
+            }
+            return finite;
+        };
+        let narrow = T::as_f32(block);
+        let rows = Rows::new(&narrow, dim).expect("whole rows");
+        let width = dots_of_rows(rows, cols, &mut s.pad, &mut s.dots);
+        floor_scaled(&s.dots, width, *alpha, hashes, tables)
     }
 
     /// The parameters this hasher was built from.
@@ -238,6 +355,21 @@ impl BrpHasher {
         out: &mut [i64],
         input: &'static str,
     ) -> Result<()> {
+        let tables = self.params.num_hash_tables;
+        self.hash_map_into(rows, out, tables, input, |h, o| o.copy_from_slice(h))
+    }
+
+    /// [`hash_into`](Self::hash_into), but each row's `L` hash values go through `f` to
+    /// the row's `width` values of `out` (`out.len()` must be `rows.len() * width`). The
+    /// hash values of only one block of rows per thread exist at a time.
+    pub fn hash_map_into<T: Element, U: Send>(
+        &self,
+        rows: Rows<'_, T>,
+        out: &mut [U],
+        width: usize,
+        input: &'static str,
+        f: impl Fn(&[i64], &mut [U]) + Sync,
+    ) -> Result<()> {
         let (dim, tables) = (self.params.dim, self.params.num_hash_tables);
         if rows.dim() != dim {
             return Err(ErrorKind::DimensionMismatch {
@@ -246,32 +378,35 @@ impl BrpHasher {
             }
             .into());
         }
-        assert_eq!(out.len(), rows.len() * tables, "output sized n x L");
+        assert!(
+            width > 0 && out.len() == rows.len() * width,
+            "output sized n x width"
+        );
         let first_bad = rows
             .as_slice()
             .par_chunks(dim * BLOCK_ROWS)
-            .zip(out.par_chunks_mut(tables * BLOCK_ROWS))
+            .zip(out.par_chunks_mut(width * BLOCK_ROWS))
             .enumerate()
-            .map_init(
-                || vec![0.0f64; dim * BLOCK_ROWS],
-                |wide, (b, (block, hashes))| {
-                    let wide = &mut wide[..block.len()];
-                    let mut finite = true;
-                    for (w, v) in wide.iter_mut().zip(block) {
-                        *w = v.to_f64();
-                        finite &= w.abs() < f64::INFINITY;
+            .map_init(Scratch::default, |scratch, (b, (block, outs))| {
+                let mut hashes = std::mem::take(&mut scratch.hashes);
+                hashes.resize(block.len() / dim * tables, 0);
+                // A projection that is not finite without a value that is not: an `f32`
+                // overflow, whose saturated hash values are as good as any.
+                let bad = match self.hash_block(block, &mut hashes, scratch) {
+                    true => None,
+                    false => block.iter().position(|v| !v.is_finite()),
+                };
+                if bad.is_none() {
+                    for (h, o) in hashes
+                        .chunks_exact(tables)
+                        .zip(outs.chunks_exact_mut(width))
+                    {
+                        f(h, o);
                     }
-                    if !finite {
-                        let at = block
-                            .iter()
-                            .position(|v| !v.is_finite())
-                            .expect("a value is not finite");
-                        return Some(b * dim * BLOCK_ROWS + at);
-                    }
-                    project_block(&self.unit, wide, dim, self.alpha, hashes);
-                    None
-                },
-            )
+                }
+                scratch.hashes = hashes;
+                bad.map(|at| b * dim * BLOCK_ROWS + at)
+            })
             .flatten()
             .min();
         match first_bad {
@@ -318,22 +453,104 @@ mod tests {
         }
     }
 
+    /// Rows of `f32` values in about [-5, 5], not a multiple of the block or row group.
+    fn sample_rows(n: usize, dim: usize) -> Vec<f32> {
+        (0..n * dim)
+            .map(|i| ((i * 7919) % 1000) as f32 / 97.0 - 5.0)
+            .collect()
+    }
+
+    #[test]
+    fn f32_arithmetic_is_one_fma_chain_per_projection() {
+        // 21 projections (not a multiple of the kernel's panel), 37 dims, 130 rows (not a
+        // multiple of the block or of the row group).
+        let (dim, n, tables) = (37, 130, 21);
+        let h = hasher(dim, 0.7, tables, -5).with_arithmetic(Arithmetic::F32);
+        assert_eq!(h.arithmetic(), Arithmetic::F32);
+        let x = sample_rows(n, dim);
+        let got = h.hash(Rows::new(&x, dim).unwrap(), "x").unwrap();
+        let alpha = (1.0 / 0.7f64) as f32;
+        let mut differs_from_spark = 0;
+        let spark = hasher(dim, 0.7, tables, -5)
+            .hash(Rows::new(&x, dim).unwrap(), "x")
+            .unwrap();
+        for (r, row) in x.chunks(dim).enumerate() {
+            for (t, u) in h.unit_vectors().chunks(dim).enumerate() {
+                let mut dot = 0.0f32;
+                for (a, b) in row.iter().zip(u) {
+                    dot = a.mul_add(*b as f32, dot);
+                }
+                let want = (alpha * dot).floor() as i64;
+                assert_eq!(got[r * tables + t], want, "row {r}, projection {t}");
+                differs_from_spark += usize::from(want != spark[r * tables + t]);
+            }
+        }
+        // Both are floors of nearly the same value: they may differ only at a boundary.
+        assert!(differs_from_spark <= 2, "{differs_from_spark} differ");
+    }
+
+    #[test]
+    fn scaled_projections_floor_to_the_hashes() {
+        let (dim, n, tables) = (37, 40, 9);
+        let x = sample_rows(n, dim);
+        for arithmetic in [Arithmetic::Spark, Arithmetic::F32] {
+            let h = hasher(dim, 0.3, tables, 3).with_arithmetic(arithmetic);
+            let hashes = h.hash(Rows::new(&x, dim).unwrap(), "x").unwrap();
+            for (r, row) in x.chunks(dim).enumerate() {
+                let floors: Vec<i64> = h
+                    .scaled_projections(row)
+                    .iter()
+                    .map(|s| s.floor() as i64)
+                    .collect();
+                assert_eq!(
+                    floors,
+                    hashes[r * tables..(r + 1) * tables],
+                    "{arithmetic:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hash_map_into_maps_each_rows_hashes() {
+        let (dim, n, tables) = (5, 150, 3);
+        let x = sample_rows(n, dim);
+        let h = hasher(dim, 0.5, tables, 1);
+        let rows = Rows::new(&x, dim).unwrap();
+        let hashes = h.hash(rows, "x").unwrap();
+        let mut sums = vec![0i64; n];
+        h.hash_map_into(rows, &mut sums, 1, "x", |hs, out| out[0] = hs.iter().sum())
+            .unwrap();
+        for r in 0..n {
+            assert_eq!(
+                sums[r],
+                hashes[r * tables..(r + 1) * tables].iter().sum::<i64>()
+            );
+        }
+    }
+
     #[test]
     fn f32_and_f64_rows_hash_alike() {
-        let h = hasher(37, 0.7, 5, -5);
-        let x32: Vec<f32> = (0..37 * 200)
-            .map(|i| ((i * 7919) % 1000) as f32 / 97.0 - 5.0)
-            .collect();
+        let x32 = sample_rows(200, 37);
         let x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
-        assert_eq!(
-            h.hash(Rows::new(&x32, 37).unwrap(), "x").unwrap(),
-            h.hash(Rows::new(&x64, 37).unwrap(), "x").unwrap()
-        );
+        for arithmetic in [Arithmetic::Spark, Arithmetic::F32] {
+            let h = hasher(37, 0.7, 5, -5).with_arithmetic(arithmetic);
+            assert_eq!(
+                h.hash(Rows::new(&x32, 37).unwrap(), "x").unwrap(),
+                h.hash(Rows::new(&x64, 37).unwrap(), "x").unwrap(),
+                "{arithmetic:?}"
+            );
+        }
     }
 
     #[test]
     fn rejects_wrong_dim_and_non_finite_values() {
-        let h = hasher(3, 1.0, 2, 0);
+        for arithmetic in [Arithmetic::Spark, Arithmetic::F32] {
+            rejects_in(hasher(3, 1.0, 2, 0).with_arithmetic(arithmetic));
+        }
+    }
+
+    fn rejects_in(h: BrpHasher) {
         let mut x = vec![0.5f32; 3 * 500];
         assert!(h.hash(Rows::new(&x, 3).unwrap(), "x").is_ok());
         x[3 * 321 + 2] = f32::NAN;

@@ -3,7 +3,7 @@
 
 use crate::distance::{prefetching, quick_sqdist_f32};
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::BrpHasher;
+use crate::hash::{Arithmetic, BrpHasher};
 use crate::knn::Candidate;
 use crate::merge::JoinSide;
 use crate::probe::perturbations;
@@ -130,9 +130,17 @@ impl Index {
             hasher_params.num_hash_tables,
             dim,
         )?;
-        let hasher =
-            BrpHasher::with_unit_vectors(hasher_params, projections.values::<f64>()?.to_vec())
-                .map_err(|e| corrupt_err(&path.join(names::PROJECTIONS), e.to_string()))?;
+        let unit = match params.arithmetic {
+            Arithmetic::Spark => projections.values::<f64>()?.to_vec(),
+            Arithmetic::F32 => projections
+                .values::<f32>()?
+                .iter()
+                .map(|&v| v as f64)
+                .collect(),
+        };
+        let hasher = BrpHasher::with_unit_vectors(hasher_params, unit)
+            .map_err(|e| corrupt_err(&path.join(names::PROJECTIONS), e.to_string()))?
+            .with_arithmetic(params.arithmetic);
         let mut table_segments = Vec::with_capacity(tables);
         for t in 0..tables {
             let (rows_name, dir_name) = table::file_names(t);

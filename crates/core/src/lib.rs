@@ -43,6 +43,6 @@ pub mod tile;
 pub mod writer;
 
 pub use error::{Error, ErrorKind, Result};
-pub use hash::BrpHasher;
+pub use hash::{Arithmetic, BrpHasher};
 pub use params::{BrpParams, SPARK_DEFAULT_SEED};
 pub use rows::{Element, Rows};

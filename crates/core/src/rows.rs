@@ -51,10 +51,12 @@ pub trait Element:
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// Neither NaN nor infinite.
     fn is_finite(self) -> bool;
-    /// Dot products of a packed block of rows against a packed block of columns; see
-    /// [`crate::tile`]. Each type picks its own register blocking.
+    /// Dot products of a block of rows (row-major, a multiple of `tile::ROW_GROUP` rows)
+    /// against a packed block of columns; see [`crate::tile`]. Each type picks its own
+    /// register blocking.
     fn tile_dots(
-        a: &crate::tile::PackedRows<Self>,
+        rows: &[Self],
+        dim: usize,
         b: &crate::tile::PackedCols<Self>,
         panels: std::ops::Range<usize>,
         out: &mut [Self],
@@ -91,12 +93,13 @@ macro_rules! impl_element {
                 $t::is_finite(self)
             }
             fn tile_dots(
-                a: &crate::tile::PackedRows<Self>,
+                rows: &[Self],
+                dim: usize,
                 b: &crate::tile::PackedCols<Self>,
                 panels: std::ops::Range<usize>,
                 out: &mut [Self],
             ) {
-                $dots(a, b, panels, out)
+                $dots(rows, dim, b, panels, out)
             }
             fn as_f32(values: &[Self]) -> Cow<'_, [f32]> {
                 $as_f32(values)

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::planes;
 use crate::rng::JavaRandom;
 use crate::rows::{Element, Rows};
-use crate::tile::{PackedCols, PackedRows, ROW_GROUP};
+use crate::tile::{PackedCols, dots_of_rows};
 use rayon::prelude::*;
 
 /// Rows whose sketches are computed together (one kernel call).
@@ -122,17 +122,14 @@ impl Sketcher {
         out.par_chunks_mut(BLOCK_ROWS * words)
             .enumerate()
             .for_each_init(
-                || (PackedRows::default(), Vec::new()),
-                |(packed, dots), (block, out)| {
-                    let first = block * BLOCK_ROWS;
-                    let n = out.len() / words;
-                    packed.fill(rows, first..first + n, self.dim);
-                    let padded = n.div_ceil(ROW_GROUP) * ROW_GROUP;
-                    dots.clear();
-                    dots.resize(padded * self.bits, 0.0f32);
-                    f32::tile_dots(packed, &self.planes, 0..self.planes.panels(), dots);
+                || (Vec::new(), Vec::new()),
+                |(pad, dots), (block, out)| {
+                    let first = block * BLOCK_ROWS * self.dim;
+                    let values = &rows.as_slice()[first..first + out.len() / words * self.dim];
+                    let block = Rows::new(values, self.dim).expect("whole rows");
+                    let width = dots_of_rows(block, &self.planes, pad, dots);
                     for (r, sketch) in out.chunks_exact_mut(words).enumerate() {
-                        let row = &dots[r * self.bits..(r + 1) * self.bits];
+                        let row = &dots[r * width..r * width + self.bits];
                         for (w, word) in sketch.iter_mut().enumerate() {
                             *word = (0..64).fold(0u64, |acc, b| {
                                 let j = w * 64 + b;

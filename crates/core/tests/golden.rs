@@ -4,7 +4,7 @@
 //! the rows that collide. A format or key change that breaks old indexes fails here.
 
 use fast_lsh_ann_core::index::Index;
-use fast_lsh_ann_core::{BrpHasher, Rows};
+use fast_lsh_ann_core::{Arithmetic, Rows};
 use std::path::PathBuf;
 
 fn data_dir() -> PathBuf {
@@ -35,7 +35,7 @@ fn read_npy_f32(path: &std::path::Path) -> (Vec<f32>, usize) {
 
 // `t` indexes both the tables and every row's keys.
 #[allow(clippy::needless_range_loop)]
-fn check(name: &str, want_ids: impl Fn(usize) -> i64) {
+fn check(name: &str, arithmetic: Arithmetic, want_ids: impl Fn(usize) -> i64) {
     let (data, dim) = read_npy_f32(&data_dir().join("golden-vectors.npy"));
     let index = Index::open(&data_dir().join(name)).unwrap();
     index.verify().unwrap();
@@ -43,9 +43,10 @@ fn check(name: &str, want_ids: impl Fn(usize) -> i64) {
     assert_eq!(index.len(), n);
     let params = *index.params();
     assert_eq!(params.dim, dim);
+    assert_eq!(params.arithmetic, arithmetic);
 
     // Keys recomputed from the vectors with a fresh hasher equal the stored signatures.
-    let hasher = BrpHasher::new(params.hasher_params().unwrap());
+    let hasher = params.hasher().unwrap();
     let hashes = hasher
         .hash(Rows::new(&data, dim).unwrap(), "golden")
         .unwrap();
@@ -103,10 +104,16 @@ fn check(name: &str, want_ids: impl Fn(usize) -> i64) {
 
 #[test]
 fn golden_spark_scheme_with_ids() {
-    check("golden-k1", |row| 1000 + 7 * row as i64);
+    check("golden-k1", Arithmetic::Spark, |row| 1000 + 7 * row as i64);
+}
+
+/// Written before `k > 1` indexes hashed in `f32`: it keeps hashing in `f64`.
+#[test]
+fn golden_and_amplified_without_ids() {
+    check("golden-k3", Arithmetic::Spark, |row| row as i64);
 }
 
 #[test]
-fn golden_and_amplified_without_ids() {
-    check("golden-k3", |row| row as i64);
+fn golden_and_amplified_in_f32() {
+    check("golden-k3-f32", Arithmetic::F32, |row| row as i64);
 }

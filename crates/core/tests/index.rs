@@ -3,7 +3,7 @@
 
 use fast_lsh_ann_core::index::Index;
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
-use fast_lsh_ann_core::{ErrorKind, Rows};
+use fast_lsh_ann_core::{Arithmetic, ErrorKind, Rows};
 use std::path::Path;
 
 fn rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
@@ -26,6 +26,7 @@ fn params(k: usize) -> IndexParams {
         projections_per_table: k,
         seed: 42,
         sketch_bits: 0,
+        arithmetic: Arithmetic::for_projections(k),
     }
 }
 
@@ -324,5 +325,88 @@ fn sketches_rank_candidates_before_exact_distances() {
     for r in 0..300 {
         assert!(!joined.ids[r * k..(r + 1) * k].contains(&(r as i64)));
         assert!(joined.ids[r * k] >= 0);
+    }
+}
+
+#[test]
+fn a_failed_append_abandons_the_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idx");
+    let good = rows(300, 8, 4);
+    let mut bad = rows(300, 8, 5);
+    bad[8 * 120 + 6] = f32::INFINITY;
+    let mut w = IndexWriter::create(&path, params(3), 1 << 20, false).unwrap();
+    w.append(Rows::new(&good, 8).unwrap(), None).unwrap();
+    let err = w.append(Rows::new(&bad, 8).unwrap(), None).unwrap_err();
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::NonFinite {
+            row: 120,
+            col: 6,
+            ..
+        }
+    ));
+    // Part of the bad chunk may be written: nothing more is accepted.
+    assert!(w.append(Rows::new(&good, 8).unwrap(), None).is_err());
+    assert!(w.finish().is_err());
+    assert!(!path.exists());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the abandoned build was removed"
+    );
+    // A chunk of the wrong dimension is refused before anything is written: the writer
+    // goes on.
+    let mut w = IndexWriter::create(&path, params(3), 1 << 20, false).unwrap();
+    let err = w.append(Rows::new(&good, 4).unwrap(), None).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::DimensionMismatch { .. }));
+    w.append(Rows::new(&good, 8).unwrap(), None).unwrap();
+    w.finish().unwrap();
+    assert_eq!(Index::open(&path).unwrap().len(), 300);
+}
+
+#[test]
+fn the_manifest_records_the_arithmetic() {
+    use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Segment};
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(500, 8, 6);
+    for (k, arithmetic, elem_bytes) in [(1, Arithmetic::Spark, 8), (3, Arithmetic::F32, 4)] {
+        let path = dir.path().join(format!("k{k}"));
+        build(&path, &data, k, false).unwrap();
+        let index = Index::open(&path).unwrap();
+        assert_eq!(index.params().arithmetic, arithmetic);
+        assert_eq!(index.hasher().arithmetic(), arithmetic);
+        let bytes = std::fs::read(path.join("projections.seg")).unwrap();
+        let projections =
+            Segment::open(path.join("projections.seg"), bytes, Kind::Projections).unwrap();
+        let values = projections.count() * projections.width();
+        assert_eq!(
+            projections.body().len() as u64,
+            values * elem_bytes,
+            "k {k}"
+        );
+        let manifest = Manifest::read(&path).unwrap();
+        assert_eq!(manifest.get("arithmetic").is_some(), k > 1);
+        // Every row finds itself: queries hash as the build did.
+        let found = index.knn(Rows::new(&data, 8).unwrap(), 1, 0, None).unwrap();
+        assert!((0..500).all(|r| found.ids[r] == r as i64), "k {k}");
+    }
+    // A value this version does not know is refused, and so is a manifest that says f32
+    // over f64 projections.
+    for (value, from) in [("f16", "k3"), ("f32", "k1")] {
+        let path = dir.path().join(from);
+        let mut manifest = Manifest::read(&path).unwrap();
+        manifest.entries.retain(|(key, _)| key != "arithmetic");
+        manifest.set("arithmetic", value);
+        std::fs::remove_file(path.join(MANIFEST)).unwrap();
+        manifest.write(&path).unwrap();
+        let err = Index::open(&path).err().unwrap();
+        let corrupt = match err.kind() {
+            ErrorKind::Format(f) => {
+                matches!(f.kind(), fast_lsh_ann_format::ErrorKind::Corrupt { .. })
+            }
+            _ => false,
+        };
+        assert!(corrupt, "{value} in {from}: {err}");
     }
 }

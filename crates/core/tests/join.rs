@@ -1,12 +1,12 @@
 //! Joins of on-disk indexes against brute force: every colliding pair within the threshold
 //! exactly once, nothing beyond it, exact distances; through the streaming channel too.
 
-use fast_lsh_ann_core::Rows;
 use fast_lsh_ann_core::index::Index;
 use fast_lsh_ann_core::join::Plan;
 use fast_lsh_ann_core::merge::{JoinOptions, JoinSide, JoinSummary, MemoryTables, join};
 use fast_lsh_ann_core::stream::{Next, Other, PairStream};
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
+use fast_lsh_ann_core::{Arithmetic, Rows};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -35,6 +35,7 @@ fn params(k: usize) -> IndexParams {
         projections_per_table: k,
         seed: 11,
         sketch_bits: 0,
+        arithmetic: Arithmetic::for_projections(k),
     }
 }
 

@@ -14,7 +14,7 @@ use fast_lsh_ann_core::knn::batch_knn;
 use fast_lsh_ann_core::merge::{JoinOptions, JoinSummary, MemoryTables};
 use fast_lsh_ann_core::stream::{Next, Other, PairStream};
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter as CoreWriter};
-use fast_lsh_ann_core::{BrpHasher, BrpParams, Element, Rows};
+use fast_lsh_ann_core::{Arithmetic, BrpHasher, BrpParams, Element, Rows};
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyUntypedArrayMethods,
@@ -287,6 +287,7 @@ impl IndexWriter {
             projections_per_table,
             seed,
             sketch_bits,
+            arithmetic: Arithmetic::for_projections(projections_per_table),
         };
         Ok(IndexWriter {
             inner: Some(
