@@ -145,8 +145,9 @@ const RADIX_MIN: usize = 2048;
 /// flag sort), so no second buffer beyond the memory budget. Each pass permutes the pairs
 /// into 256 buckets by the 8 key bits just below the prefix that all their keys share
 /// (uniform `xxh3` keys and small Spark hash values alike split evenly), then sorts every
-/// bucket the same way, in parallel; small buckets go to `sort_unstable`.
-/// Twice as fast as `sort_unstable` on a million pairs.
+/// bucket the same way, in parallel; small buckets go to `sort_unstable`. On a million
+/// uniform pairs: 28 ms on one thread and 21 ms on two, against `sort_unstable`'s 33 ms,
+/// which cannot use the second core when a table sorts alone at the end of a build.
 pub fn sort_pairs(pairs: &mut [Pair]) {
     if pairs.len() < RADIX_MIN {
         pairs.sort_unstable();

@@ -154,6 +154,12 @@ impl TableWriter {
         Ok(())
     }
 
+    /// Start writing both segments back to disk (see [`SegmentWriter::start_sync`]).
+    pub(crate) fn start_sync(&mut self) -> Result<()> {
+        self.rows.start_sync()?;
+        Ok(self.directory.start_sync()?)
+    }
+
     /// Finish both segments.
     pub(crate) fn finish(self) -> Result<[SegmentInfo; 2]> {
         Ok([self.rows.finish()?, self.directory.finish()?])

@@ -502,9 +502,18 @@ impl IndexWriter {
                 .map(|(t, sorter)| {
                     let mut w = TableWriter::create(staging, t)?;
                     sorter.merge(|batch| w.push(batch))?;
-                    w.finish()
+                    w.start_sync()?;
+                    Ok(w)
                 })
-                .collect::<Result<Vec<[SegmentInfo; 2]>>>();
+                .collect::<Result<Vec<TableWriter>>>();
+            // Synced here, not in the pool: a worker waiting for the disk would hold up
+            // the tables still sorting.
+            let tables = tables.and_then(|tables| {
+                tables
+                    .into_iter()
+                    .map(TableWriter::finish)
+                    .collect::<Result<Vec<[SegmentInfo; 2]>>>()
+            });
             let synced = synced
                 .join()
                 .unwrap_or_else(|_| Err(thread_panicked(staging)));
