@@ -46,7 +46,12 @@ impl RunSorter {
                 self.spill()?;
             }
             let room = (self.capacity - self.buffer.len()).min(pairs.len());
-            self.buffer.reserve(room);
+            // Grow by doubling, but never past the budget's capacity.
+            let need = self.buffer.len() + room;
+            if need > self.buffer.capacity() {
+                let grown = need.max(2 * self.buffer.capacity()).min(self.capacity);
+                self.buffer.reserve_exact(grown - self.buffer.len());
+            }
             self.buffer.extend(pairs.by_ref().take(room));
         }
         Ok(())
