@@ -204,7 +204,6 @@ pub struct BrpHasher {
 /// Per-thread scratch of [`BrpHasher::hash_into`].
 #[derive(Default)]
 struct Scratch {
-    hashes: Vec<i64>,
     wide: Vec<f64>,
     pad: Vec<f32>,
     dots: Vec<f32>,
@@ -387,26 +386,27 @@ impl BrpHasher {
             .par_chunks(dim * BLOCK_ROWS)
             .zip(out.par_chunks_mut(width * BLOCK_ROWS))
             .enumerate()
-            .map_init(Scratch::default, |scratch, (b, (block, outs))| {
-                let mut hashes = std::mem::take(&mut scratch.hashes);
-                hashes.resize(block.len() / dim * tables, 0);
-                // A projection that is not finite without a value that is not: an `f32`
-                // overflow, whose saturated hash values are as good as any.
-                let bad = match self.hash_block(block, &mut hashes, scratch) {
-                    true => None,
-                    false => block.iter().position(|v| !v.is_finite()),
-                };
-                if bad.is_none() {
-                    for (h, o) in hashes
-                        .chunks_exact(tables)
-                        .zip(outs.chunks_exact_mut(width))
-                    {
-                        f(h, o);
+            .map_init(
+                || (Scratch::default(), Vec::new()),
+                |(scratch, hashes), (b, (block, outs))| {
+                    hashes.resize(block.len() / dim * tables, 0);
+                    // A projection that is not finite without a value that is not: an `f32`
+                    // overflow, whose saturated hash values are as good as any.
+                    let bad = match self.hash_block(block, hashes, scratch) {
+                        true => None,
+                        false => block.iter().position(|v| !v.is_finite()),
+                    };
+                    if bad.is_none() {
+                        for (h, o) in hashes
+                            .chunks_exact(tables)
+                            .zip(outs.chunks_exact_mut(width))
+                        {
+                            f(h, o);
+                        }
                     }
-                }
-                scratch.hashes = hashes;
-                bad.map(|at| b * dim * BLOCK_ROWS + at)
-            })
+                    bad.map(|at| b * dim * BLOCK_ROWS + at)
+                },
+            )
             .flatten()
             .min();
         match first_bad {

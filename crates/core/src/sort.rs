@@ -274,21 +274,17 @@ mod tests {
         // Uniform keys (xxh3 bucket keys), small signed values as u64 (Spark's hash values:
         // negative ones sort after positive ones), a single key, two far-apart keys, keys
         // differing only in their lowest bit; sizes around the radix threshold.
-        type Gen = fn(u64, u64) -> u64;
+        type Gen = fn(u64) -> u64;
         let generators: [(&str, Gen); 5] = [
-            ("uniform", |r, _| r),
-            ("small signed", |r, _| ((r >> 40) as i64 % 50 - 25) as u64),
-            ("one key", |_, _| 42),
-            (
-                "two keys",
-                |r, _| if r >> 63 == 0 { 3 } else { u64::MAX - 3 },
-            ),
-            ("low bit", |r, _| 0xABCD_0000_0000_0000 | (r >> 63)),
+            ("uniform", |r| r),
+            ("small signed", |r| ((r >> 40) as i64 % 50 - 25) as u64),
+            ("one key", |_| 42),
+            ("two keys", |r| if r >> 63 == 0 { 3 } else { u64::MAX - 3 }),
+            ("low bit", |r| 0xABCD_0000_0000_0000 | (r >> 63)),
         ];
         for (name, key) in generators {
             for n in [0, 1, 2047, 2048, 5000, 70_000] {
-                let mut pairs: Vec<Pair> =
-                    (0..n as u64).map(|row| (key(next(), row), row)).collect();
+                let mut pairs: Vec<Pair> = (0..n as u64).map(|row| (key(next()), row)).collect();
                 // Rows out of order too, so that ties on the key are ordered by row.
                 for i in (1..pairs.len()).rev() {
                     let j = (next() % (i as u64 + 1)) as usize;

@@ -191,16 +191,6 @@ fn dots_raw<T: Element>(
     width
 }
 
-/// [`dots_raw`] of packed rows (padding rows included).
-pub(crate) fn dots_into<T: Element>(
-    a: &PackedRows<T>,
-    b: &PackedCols<T>,
-    panels: Range<usize>,
-    out: &mut Vec<T>,
-) -> usize {
-    dots_raw(&a.data, a.dim, b, panels, out)
-}
-
 /// [`dots_raw`] of consecutive rows that need no norms (hashing, sketching) against every
 /// panel: in place when their count is a multiple of [`ROW_GROUP`], else copied into `pad`
 /// with zero rows after them.
@@ -266,7 +256,7 @@ impl<T: Element> Tile<T> {
         mut visit: impl FnMut(usize, usize, f64) -> f64,
     ) {
         let first_col = panels.start * T::PANEL;
-        let width = dots_into(a, b, panels, &mut self.dots);
+        let width = dots_raw(&a.data, a.dim, b, panels, &mut self.dots);
         let cols = b.len().saturating_sub(first_col).min(width);
         let (margin, underflow) = (Self::margin(a.dim), Self::underflow(a.dim));
         let col_norms = &b.sqnorm[first_col..first_col + cols];

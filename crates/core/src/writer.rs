@@ -15,7 +15,7 @@ use crate::rows::{Element, Rows};
 use crate::sketch::Sketcher;
 use crate::sort::RunSorter;
 use crate::table::TableWriter;
-use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, SegmentInfo, SegmentWriter};
+use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Plain, SegmentInfo, SegmentWriter};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -195,6 +195,20 @@ fn thread_panicked(path: &Path) -> Error {
         path,
         std::io::Error::other("the thread writing this file panicked"),
     )
+}
+
+/// Write segment `name` in `dir` in one go: records of `width` values of `T`.
+fn whole_segment<T: Plain>(
+    dir: &Path,
+    name: &str,
+    kind: Kind,
+    width: usize,
+    values: &[T],
+) -> Result<SegmentInfo> {
+    let elem_bytes = std::mem::size_of::<T>() as u32;
+    let mut w = SegmentWriter::create(&dir.join(name), kind, width as u64, elem_bytes)?;
+    w.write_values(values)?;
+    Ok(w.finish()?)
 }
 
 /// A `Corrupt` error for `path`.
@@ -521,36 +535,31 @@ impl IndexWriter {
         });
         let mut segments: Vec<SegmentInfo> = tables?.into_iter().flatten().collect();
         let streamed = streamed?;
+        let (dir, dim) = (&self.staging, self.params.dim);
         let unit = self.hasher.unit_vectors();
-        let proj_path = self.staging.join(names::PROJECTIONS);
-        let dim = self.params.dim as u64;
-        let proj = match self.params.arithmetic {
+        segments.push(match self.params.arithmetic {
             Arithmetic::Spark => {
-                let mut w = SegmentWriter::create(&proj_path, Kind::Projections, dim, 8)?;
-                w.write_values(unit)?;
-                w
+                whole_segment(dir, names::PROJECTIONS, Kind::Projections, dim, unit)?
             }
             Arithmetic::F32 => {
-                let mut w = SegmentWriter::create(&proj_path, Kind::Projections, dim, 4)?;
-                w.write_values(&unit.iter().map(|&v| v as f32).collect::<Vec<f32>>())?;
-                w
+                let narrow: Vec<f32> = unit.iter().map(|&v| v as f32).collect();
+                whole_segment(dir, names::PROJECTIONS, Kind::Projections, dim, &narrow)?
             }
-        };
-        segments.push(proj.finish()?);
+        });
         if self.params.sketch_bits != 0 {
-            let (dim, bits) = (self.params.dim, self.params.sketch_bits);
+            let bits = self.params.sketch_bits;
             let sketcher = match self.sketcher.take() {
                 Some(s) => s,
                 None => Sketcher::fit(Rows::new(&[], dim)?, bits, self.params.seed)?,
             };
-            let mut planes = SegmentWriter::create(
-                &self.staging.join(names::SKETCH_PLANES),
+            let stored = sketcher.stored();
+            segments.push(whole_segment(
+                dir,
+                names::SKETCH_PLANES,
                 Kind::SketchPlanes,
-                dim as u64,
-                4,
-            )?;
-            planes.write_values(sketcher.stored())?;
-            segments.push(planes.finish()?);
+                dim,
+                stored,
+            )?);
         }
         segments.extend(streamed);
         let spill = self.staging.join("spill");
