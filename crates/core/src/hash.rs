@@ -9,15 +9,14 @@
 //!
 //! Indexes with AND-amplification (`k > 1` projections per table) have no Spark
 //! counterpart, and hash in [`Arithmetic::F32`] instead: the same unit vectors rounded to
-//! `f32`, dot products on the block kernel of [`crate::tile`]. That is about a third of
-//! the work (half the bytes, no widening, a register-blocked kernel).
+//! `f32`, dot products on the register-blocked kernel of `project`. That is about
+//! a quarter of the work (half the bytes, no widening, eight lanes per instruction).
 
-use crate::cpu::multiversion;
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::BrpParams;
+use crate::project::Projections;
 use crate::rng::JavaRandom;
 use crate::rows::{Element, Rows};
-use crate::tile::{PackedCols, dots_of_rows};
 use rayon::prelude::*;
 
 /// Number of lane accumulators of Spark's `VectorBLAS` on a 512-bit machine (where the
@@ -173,7 +172,7 @@ pub enum Arithmetic {
     /// model, `k = 1` indexes, and `k > 1` indexes written before F32 existed use it.
     Spark,
     /// `f32`: unit vectors rounded to `f32`, each dot product one FMA chain in dimension
-    /// order (the [`crate::tile`] kernel), `floor((alpha as f32) * dot)`. About 3x faster.
+    /// order (the `project` kernel), `floor((alpha as f32) * dot)`. About 4x faster.
     F32,
 }
 
@@ -196,33 +195,15 @@ pub struct BrpHasher {
     params: BrpParams,
     unit: Vec<f64>,
     alpha: f64,
-    /// With [`Arithmetic::F32`]: the unit vectors rounded to `f32`, packed as the tile
-    /// kernel's columns, and `alpha` rounded to `f32`.
-    f32_units: Option<(PackedCols<f32>, f32)>,
+    /// With [`Arithmetic::F32`]: the unit vectors rounded to `f32`, packed for the
+    /// projection kernel, and `alpha` rounded to `f32`.
+    f32_units: Option<(Projections, f32)>,
 }
 
 /// Per-thread scratch of [`BrpHasher::hash_into`].
 #[derive(Default)]
 struct Scratch {
     wide: Vec<f64>,
-    pad: Vec<f32>,
-    dots: Vec<f32>,
-}
-
-multiversion! {
-    /// `out[r * L + t] = floor(alpha * dots[r * width + t])` in `f32`, then saturated to
-    /// `i64` as `as` does; false if any scaled value is not finite.
-    fn floor_scaled(dots: &[f32], width: usize, alpha: f32, out: &mut [i64], tables: usize) -> bool {
-        let mut finite = true;
-        for (hashes, row) in out.chunks_exact_mut(tables).zip(dots.chunks_exact(width)) {
-            for (h, d) in hashes.iter_mut().zip(row) {
-                let s = alpha * d;
-                finite &= s.abs() < f32::INFINITY;
-                *h = s.floor() as i64;
-            }
-        }
-        finite
-    }
 }
 
 impl BrpHasher {
@@ -255,10 +236,7 @@ impl BrpHasher {
             Arithmetic::F32 => {
                 let dim = self.params.dim;
                 let narrow: Vec<f32> = self.unit.iter().map(|&v| v as f32).collect();
-                let units = Rows::new(&narrow, dim).expect("dim >= 1, L x dim values");
-                let mut cols = PackedCols::default();
-                cols.fill(units, 0..units.len(), dim);
-                Some((cols, self.alpha as f32))
+                Some((Projections::new(&narrow, dim), self.alpha as f32))
             }
         };
         self
@@ -295,12 +273,10 @@ impl BrpHasher {
     /// its buckets' boundaries.
     pub fn scaled_projections<T: Element>(&self, x: &[T]) -> Vec<f64> {
         let tables = self.params.num_hash_tables;
-        if let Some((cols, alpha)) = &self.f32_units {
-            let narrow = T::as_f32(x);
-            let row = Rows::new(&narrow, x.len()).expect("one row");
-            let mut dots = Vec::new();
-            dots_of_rows(row, cols, &mut Vec::new(), &mut dots);
-            return dots[..tables].iter().map(|&d| (alpha * d) as f64).collect();
+        if let Some((units, alpha)) = &self.f32_units {
+            let mut dots = vec![0.0f32; tables];
+            units.dots(&T::as_f32(x), &mut dots);
+            return dots.iter().map(|&d| (alpha * d) as f64).collect();
         }
         let wide: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
         let mut dots = vec![0.0f64; tables];
@@ -312,8 +288,8 @@ impl BrpHasher {
     /// Hash one block of rows into `hashes` (rows x L); false if a scaled projection is
     /// not finite (a NaN or infinite value in the rows, or an `f32` overflow).
     fn hash_block<T: Element>(&self, block: &[T], hashes: &mut [i64], s: &mut Scratch) -> bool {
-        let (dim, tables) = (self.params.dim, self.params.num_hash_tables);
-        let Some((cols, alpha)) = &self.f32_units else {
+        let dim = self.params.dim;
+        let Some((units, alpha)) = &self.f32_units else {
             let wide = &mut s.wide;
             wide.clear();
             let mut finite = true;
@@ -327,10 +303,7 @@ impl BrpHasher {
             }
             return finite;
         };
-        let narrow = T::as_f32(block);
-        let rows = Rows::new(&narrow, dim).expect("whole rows");
-        let width = dots_of_rows(rows, cols, &mut s.pad, &mut s.dots);
-        floor_scaled(&s.dots, width, *alpha, hashes, tables)
+        units.floors(&T::as_f32(block), *alpha, hashes)
     }
 
     /// The parameters this hasher was built from.

@@ -14,11 +14,13 @@
 //! ```
 //!
 //! Modules, one concept each: [`rng`] (Java's generator), [`hash`] (the hash family),
-//! [`rows`] (borrowed matrices), [`distance`] (Spark's exact distance), [`tile`] (the block
-//! distance kernel), [`bucket`] (rows grouped by bucket), [`knn`], [`join`], [`error`];
-//! the on-disk index: [`sort`] (external sort), [`table`] (a hash table's bucket directory and rows),
-//! [`writer`] (building), [`index`] (opened
-//! for queries), [`probe`] (multi-probe), [`sketch`] (sign sketches that rank candidates), [`planes`] (the directions their bits test), [`merge`] (joins of indexes by merging their tables).
+//! `project` (its `f32` kernel), [`rows`] (borrowed matrices), [`distance`] (Spark's exact
+//! distance), [`tile`] (the block distance kernel), [`bucket`] (rows grouped by bucket),
+//! [`knn`], [`join`], [`error`]; the on-disk index: [`sort`] (external sort), [`table`] (a
+//! hash table's bucket directory and rows), [`writer`] (building), [`index`] (opened for
+//! queries), [`probe`] (multi-probe), [`sketch`] (sign sketches that rank candidates),
+//! [`planes`] (the directions their bits test), [`merge`] (joins of indexes by merging
+//! their tables).
 #![deny(missing_docs)]
 
 pub mod bucket;
@@ -33,6 +35,7 @@ pub mod merge;
 pub mod params;
 pub mod planes;
 pub mod probe;
+mod project;
 pub mod rng;
 pub mod rows;
 pub mod sketch;

@@ -11,8 +11,7 @@
 //! the inner loop is `PANEL`-wide FMAs against one broadcast row value.
 //!
 //! Each dot product is one chain of fused multiply-adds in dimension order, whatever the
-//! CPU. For `f32` that order is also the definition of [`crate::hash::Arithmetic::F32`]
-//! hash values, which indexes store: changing it changes those indexes' keys.
+//! CPU. Sketch bits (signs of such dots) are stored by indexes, so that order stays fixed.
 
 use crate::cpu::multiversion;
 use crate::rows::{Element, Rows};
@@ -191,7 +190,7 @@ fn dots_raw<T: Element>(
     width
 }
 
-/// [`dots_raw`] of consecutive rows that need no norms (hashing, sketching) against every
+/// [`dots_raw`] of consecutive rows that need no norms (sketching) against every
 /// panel: in place when their count is a multiple of [`ROW_GROUP`], else copied into `pad`
 /// with zero rows after them.
 pub(crate) fn dots_of_rows<T: Element>(

@@ -22,6 +22,13 @@ use std::path::{Path, PathBuf};
 /// Hash values per buffer when hashing a bucket key (`k` values in one call up to this).
 const KEY_CHUNK: usize = 16;
 
+/// Rows hashed at a time within a chunk: their bucket keys (`rows x L` of them) are the
+/// only per-row buffer a build holds besides the sorters.
+const HASH_ROWS: usize = 1 << 16;
+
+/// Bytes of vectors written between two starts of writeback.
+const WRITE_PIECE: usize = 32 << 20;
+
 /// The parameters of an index: a BRP model plus AND-amplification.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IndexParams {
@@ -428,52 +435,64 @@ impl IndexWriter {
     }
 
     /// Write a checked chunk: its bytes go to the vectors segment on a thread of their own
-    /// (a copy into the page cache and a checksum, one core's work) while the pool hashes
-    /// the rows into bucket keys, fills the sorters and sketches.
+    /// (a copy into the page cache and a checksum, one core's work, with writeback started
+    /// every [`WRITE_PIECE`] bytes) while the pool hashes the rows into bucket keys, fills
+    /// the sorters and sketches, [`HASH_ROWS`] rows at a time. A large chunk thus keeps
+    /// both going without waiting for each other more than once.
     fn write_chunk<T: Element>(&mut self, rows: Rows<'_, T>, ids: Option<&[i64]>) -> Result<()> {
         let narrow = T::as_f32(rows.as_slice());
+        let narrow = &narrow[..];
         let (Some(vectors), Some(signatures)) = (&mut self.vectors, &mut self.signatures) else {
             unreachable!("writers are open until finish, which consumes self");
         };
         let (params, hasher) = (&self.params, &self.hasher);
         let (sorters, ids_writer) = (&mut self.sorters, &mut self.ids);
         let (sketches, sketcher) = (&mut self.sketches, &mut self.sketcher);
-        let (first, staging) = (self.rows, &self.staging);
+        let (first, staging, dim) = (self.rows, &self.staging, params.dim);
         std::thread::scope(|scope| -> Result<()> {
-            // Writeback starts at once, so `finish` waits for the disk little.
-            let written = scope.spawn(|| {
-                vectors.write_values(&narrow)?;
-                vectors.start_sync().map_err(Error::from)
+            let written = scope.spawn(move || -> Result<()> {
+                for piece in narrow.chunks((WRITE_PIECE / 4).div_ceil(dim) * dim) {
+                    vectors.write_values(piece)?;
+                    vectors.start_sync()?;
+                }
+                Ok(())
             });
             let rest = (|| -> Result<()> {
                 let tables = params.num_hash_tables;
-                let mut keys = vec![0u64; rows.len() * tables];
-                hasher.hash_map_into(rows, &mut keys, tables, "vectors", |h, keys| {
-                    for (t, key) in keys.iter_mut().enumerate() {
-                        *key = params.bucket_key(h, t);
-                    }
-                })?;
-                sorters
-                    .par_iter_mut()
-                    .enumerate()
-                    .try_for_each(|(t, sorter)| {
-                        sorter.extend(
-                            (0..rows.len()).map(|r| (keys[r * tables + t], first + r as u64)),
-                        )
+                let mut keys = Vec::new();
+                for (b, block) in rows.as_slice().chunks(HASH_ROWS * dim).enumerate() {
+                    let block = Rows::new(block, dim)?;
+                    let first = first + (b * HASH_ROWS) as u64;
+                    keys.resize(block.len() * tables, 0u64);
+                    hasher.hash_map_into(block, &mut keys, tables, "vectors", |h, keys| {
+                        for (t, key) in keys.iter_mut().enumerate() {
+                            *key = params.bucket_key(h, t);
+                        }
                     })?;
-                signatures.write_values(&keys)?;
+                    sorters
+                        .par_iter_mut()
+                        .enumerate()
+                        .try_for_each(|(t, sorter)| {
+                            sorter.extend(
+                                (0..block.len()).map(|r| (keys[r * tables + t], first + r as u64)),
+                            )
+                        })?;
+                    signatures.write_values(&keys)?;
+                    if let Some(w) = sketches.as_mut() {
+                        let narrow =
+                            Rows::new(&narrow[b * HASH_ROWS * dim..][..block.len() * dim], dim)?;
+                        // Fitted to the build's first block of rows.
+                        if sketcher.is_none() {
+                            *sketcher =
+                                Some(Sketcher::fit(narrow, params.sketch_bits, params.seed)?);
+                        }
+                        if let Some(s) = sketcher.as_ref() {
+                            w.write_values(&s.sketch(narrow))?;
+                        }
+                    }
+                }
                 if let (Some(w), Some(ids)) = (ids_writer, ids) {
                     w.write_values(ids)?;
-                }
-                if let Some(w) = sketches {
-                    let narrow = Rows::new(&narrow, params.dim)?;
-                    let sketcher = match sketcher {
-                        Some(s) => s,
-                        none => {
-                            none.insert(Sketcher::fit(narrow, params.sketch_bits, params.seed)?)
-                        }
-                    };
-                    w.write_values(&sketcher.sketch(narrow))?;
                 }
                 Ok(())
             })();
