@@ -520,7 +520,7 @@ impl IndexWriter {
         .into_iter()
         .flatten()
         .collect();
-        let sorters = std::mem::take(&mut self.sorters);
+        let mut sorters = std::mem::take(&mut self.sorters);
         let staging = &self.staging;
         let (tables, streamed) = std::thread::scope(|scope| {
             let synced = scope.spawn(|| {
@@ -529,6 +529,9 @@ impl IndexWriter {
                     .map(|w| w.finish().map_err(Error::from))
                     .collect::<Result<Vec<SegmentInfo>>>()
             });
+            // Every table's sort first, all sharing the pool, so that no core waits while
+            // the last table sorts alone.
+            sorters.par_iter_mut().for_each(RunSorter::sort);
             let tables = sorters
                 .into_par_iter()
                 .enumerate()
