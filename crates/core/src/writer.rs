@@ -15,12 +15,9 @@ use crate::rows::{Element, Rows};
 use crate::sketch::Sketcher;
 use crate::sort::RunSorter;
 use crate::table::TableWriter;
-use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Plain, SegmentInfo, SegmentWriter};
+use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Plain, SegmentInfo, SegmentWriter, bytes_of};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-
-/// Hash values per buffer when hashing a bucket key (`k` values in one call up to this).
-const KEY_CHUNK: usize = 16;
 
 /// Rows hashed at a time within a chunk: their bucket keys (`rows x L` of them) are the
 /// only per-row buffer a build holds besides the sorters.
@@ -84,23 +81,7 @@ impl IndexParams {
         if k == 1 {
             return values[0] as u64;
         }
-        fn le_bytes<'b>(chunk: &[i64], bytes: &'b mut [u8; 8 * KEY_CHUNK]) -> &'b [u8] {
-            for (i, v) in chunk.iter().enumerate() {
-                bytes[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-            }
-            &bytes[..chunk.len() * 8]
-        }
-        let mut bytes = [0u8; 8 * KEY_CHUNK];
-        if k <= KEY_CHUNK {
-            // One call: the streaming hasher's set-up costs more than hashing 128 bytes,
-            // and both give the same digest.
-            return xxhash_rust::xxh3::xxh3_64(le_bytes(values, &mut bytes));
-        }
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        for chunk in values.chunks(KEY_CHUNK) {
-            hasher.update(le_bytes(chunk, &mut bytes));
-        }
-        hasher.digest()
+        xxhash_rust::xxh3::xxh3_64(bytes_of(values))
     }
 
     /// Every row's bucket key in each table, row-major `rows x L`, from the rows' `L x k`
@@ -633,8 +614,7 @@ mod tests {
 
     #[test]
     fn bucket_keys_are_the_xxh3_of_the_values_bytes() {
-        // k = 1: the value; k > 1: xxh3_64 of the k values' little-endian bytes, whether
-        // they fit one buffer (k <= 16) or are hashed in several (k = 20).
+        // k = 1: the value; k > 1: xxh3_64 of the k values' little-endian bytes.
         for k in [1usize, 3, 16, 20] {
             let params = IndexParams {
                 dim: 4,

@@ -14,4 +14,4 @@ pub mod segment;
 
 pub use error::{Error, ErrorKind, Result};
 pub use manifest::{MANIFEST, Manifest};
-pub use segment::{Kind, Plain, Segment, SegmentInfo, SegmentWriter};
+pub use segment::{Kind, Plain, Segment, SegmentInfo, SegmentWriter, bytes_of};

@@ -109,6 +109,16 @@ unsafe impl Plain for u64 {}
 // SAFETY: as above.
 unsafe impl Plain for i64 {}
 
+/// The bytes of `values` as a segment stores them (little-endian: the only byte order this
+/// crate builds for).
+pub fn bytes_of<T: Plain>(values: &[T]) -> &[u8] {
+    // SAFETY: `T: Plain` has no padding, so its bytes are all initialised; the byte slice
+    // covers exactly `values` and borrows it.
+    unsafe {
+        std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+    }
+}
+
 /// A segment read from any bytes: a `Vec<u8>`, an mmap, ... Opening validated the frame.
 #[derive(Debug)]
 pub struct Segment<D> {
@@ -308,12 +318,7 @@ impl SegmentWriter {
 
     /// Append values (little-endian, as in memory).
     pub fn write_values<T: Plain>(&mut self, values: &[T]) -> Result<()> {
-        // SAFETY: `T: Plain` has no padding, so its bytes are all initialised; the byte
-        // slice covers exactly `values` and borrows it.
-        let bytes = unsafe {
-            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
-        };
-        self.write(bytes)
+        self.write(bytes_of(values))
     }
 
     /// Allocate the disk blocks of the next `len` bytes before a large write (Linux
