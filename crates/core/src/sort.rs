@@ -2,6 +2,13 @@
 //! full buffer is sorted and spilled as a zstd-compressed run to a temporary directory;
 //! [`RunSorter::merge`] k-way merges the runs (and what is still buffered) into one
 //! sorted stream. Memory is the buffer plus one small read buffer per run.
+//!
+//! Each batch of pairs added is split at once into [`PARTS`] partitions by the key's top
+//! bits, while it is in cache: a radix sort's first pass, done as a build hashes. When the
+//! budget has room for a second copy, [`RunSorter::sort`] then only gathers each partition
+//! from the batches and sorts it on its own, cache-sized and in parallel; otherwise (and
+//! for keys that crowd into a few partitions, such as Spark's small hash values, which
+//! sort as well either way) it sorts the buffer in place.
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -14,10 +21,21 @@ use std::path::{Path, PathBuf};
 /// A `(bucket_key, row)` pair; sorting orders by key, then row.
 pub type Pair = (u64, u64);
 
+/// Partitions of a batch, by the key's top `log2(PARTS)` bits.
+const PARTS: usize = 256;
+/// Batches of fewer pairs are not partitioned (the bookkeeping would outweigh them), and
+/// the buffer is then sorted in place.
+const MIN_BATCH: usize = 4096;
+
 /// Sorts pairs that may not fit in memory.
 #[derive(Debug)]
 pub struct RunSorter {
     buffer: Vec<Pair>,
+    /// For each batch in `buffer`, in order, where each of its partitions ends; `None` once
+    /// a batch was too small to partition.
+    batches: Option<Vec<[usize; PARTS]>>,
+    /// Where a batch is copied to be partitioned back into `buffer`.
+    scratch: Vec<Pair>,
     /// Whether the buffer is sorted (nothing added since [`sort`](Self::sort)).
     sorted: bool,
     capacity: usize,
@@ -33,6 +51,8 @@ impl RunSorter {
         let capacity = (budget_bytes / std::mem::size_of::<Pair>()).max(1024);
         RunSorter {
             buffer: Vec::new(),
+            batches: Some(Vec::new()),
+            scratch: Vec::new(),
             sorted: true,
             capacity,
             spill_dir: spill_dir.to_owned(),
@@ -57,8 +77,39 @@ impl RunSorter {
             }
             self.buffer.extend(pairs.by_ref().take(room));
             self.sorted = false;
+            self.partition_batch(self.buffer.len() - room);
         }
         Ok(())
+    }
+
+    /// Split the batch `buffer[start..]` into its partitions (a stable counting sort by
+    /// the key's top bits, through `scratch`) and record where they end.
+    fn partition_batch(&mut self, start: usize) {
+        if self.buffer.len() - start < MIN_BATCH || !self.room_to_gather() {
+            self.batches = None;
+        }
+        let Some(batches) = &mut self.batches else {
+            return;
+        };
+        let batch = &mut self.buffer[start..];
+        let part = |k: u64| (k >> (64 - PARTS.trailing_zeros())) as usize;
+        let mut next = [0usize; PARTS];
+        for &(k, _) in batch.iter() {
+            next[part(k)] += 1;
+        }
+        let mut total = start;
+        for n in next.iter_mut() {
+            (*n, total) = (total, total + *n);
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(batch);
+        for &pair in &self.scratch {
+            let p = part(pair.0);
+            self.buffer[next[p]] = pair;
+            next[p] += 1;
+        }
+        // `next[p]` is now where partition `p` ends.
+        batches.push(next);
     }
 
     /// Number of runs spilled so far.
@@ -70,10 +121,55 @@ impl RunSorter {
     /// on several sorters at once (a parallel iterator over them) lets their sorts share
     /// the cores, where one merge at a time would leave the last table to sort alone.
     pub fn sort(&mut self) {
-        if !self.sorted {
-            sort_pairs(&mut self.buffer);
-            self.sorted = true;
+        if self.sorted {
+            return;
         }
+        match self.batches.take() {
+            Some(batches) if self.room_to_gather() => {
+                self.buffer = self.gather_sorted(&batches);
+            }
+            _ => sort_pairs(&mut self.buffer),
+        }
+        self.batches = Some(Vec::new());
+        self.sorted = true;
+    }
+
+    /// Whether the budget holds the buffer and a sorted copy of its pairs.
+    fn room_to_gather(&self) -> bool {
+        self.buffer.capacity() + self.buffer.len() <= self.capacity
+    }
+
+    /// A sorted copy of the buffer, whose `batches` are partitioned: each partition's
+    /// pieces gathered from every batch into its place, then sorted, in parallel.
+    fn gather_sorted(&self, batches: &[[usize; PARTS]]) -> Vec<Pair> {
+        // Where partition `p` starts in batch `b`: where `p - 1` ends, or the batch starts.
+        let start = |b: usize, p: usize| match (b, p) {
+            (0, 0) => 0,
+            (b, 0) => batches[b - 1][PARTS - 1],
+            (b, p) => batches[b][p - 1],
+        };
+        let mut ends = [0usize; PARTS];
+        let mut total = 0;
+        for (p, end) in ends.iter_mut().enumerate() {
+            total += (0..batches.len())
+                .map(|b| batches[b][p] - start(b, p))
+                .sum::<usize>();
+            *end = total;
+        }
+        let mut sorted = vec![(0u64, 0u64); self.buffer.len()];
+        split_at_ends(&mut sorted, &ends)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(p, out)| {
+                let mut at = 0;
+                for (b, batch) in batches.iter().enumerate() {
+                    let piece = &self.buffer[start(b, p)..batch[p]];
+                    out[at..at + piece.len()].copy_from_slice(piece);
+                    at += piece.len();
+                }
+                sort_pairs(out);
+            });
+        sorted
     }
 
     fn spill(&mut self) -> Result<()> {
@@ -99,6 +195,7 @@ impl RunSorter {
         }
         enc.finish().and_then(|mut w| w.flush()).map_err(io)?;
         self.buffer.clear();
+        self.batches = Some(Vec::new());
         self.runs.push(path);
         Ok(())
     }
@@ -202,7 +299,6 @@ pub fn sort_pairs(pairs: &mut [Pair]) {
     }
     let mut next = [0usize; 1 << RADIX_BITS];
     next[1..].copy_from_slice(&ends[..ends.len() - 1]);
-    let starts = next;
     // Put the pair at the bucket's next free place where it belongs, taking the pair
     // found there, until the one taken belongs to this place.
     for b in 0..1 << RADIX_BITS {
@@ -220,14 +316,21 @@ pub fn sort_pairs(pairs: &mut [Pair]) {
             next[b] += 1;
         }
     }
-    let mut buckets = Vec::with_capacity(1 << RADIX_BITS);
-    let mut rest = pairs;
-    for (start, end) in starts.iter().zip(&ends) {
-        let (bucket, tail) = rest.split_at_mut(end - start);
-        buckets.push(bucket);
-        rest = tail;
+    split_at_ends(pairs, &ends)
+        .into_par_iter()
+        .for_each(sort_pairs);
+}
+
+/// `pairs` cut into consecutive slices that end where `ends` say.
+fn split_at_ends<'p>(pairs: &'p mut [Pair], ends: &[usize]) -> Vec<&'p mut [Pair]> {
+    let mut slices = Vec::with_capacity(ends.len());
+    let (mut rest, mut start) = (pairs, 0);
+    for &end in ends {
+        let (slice, tail) = rest.split_at_mut(end - start);
+        slices.push(slice);
+        (rest, start) = (tail, end);
     }
-    buckets.into_par_iter().for_each(sort_pairs);
+    slices
 }
 
 /// [`sort_pairs`] of a cache-sized slice whose keys differ in the bits of `differ`: a stable
@@ -318,6 +421,59 @@ mod tests {
             0,
             "runs deleted"
         );
+    }
+
+    #[test]
+    fn partitioned_batches_merge_in_order() {
+        // Batches large enough to partition (and, last, one too small), with budgets that
+        // leave room to gather a sorted copy and that do not; uniform keys, small signed
+        // ones (two crowded partitions) and many equal keys.
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = 5u64;
+        let mut next = move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            s
+        };
+        type Gen = fn(u64) -> u64;
+        let generators: [(&str, Gen); 3] = [
+            ("uniform", |r| r),
+            ("small signed", |r| ((r >> 40) as i64 % 500 - 250) as u64),
+            ("equal", |r| (r >> 62) << 62),
+        ];
+        for (name, key) in generators {
+            for small_last in [false, true] {
+                for budget_pairs in [1usize << 20, 30_000] {
+                    let mut sorter = RunSorter::new(dir.path(), "p", budget_pairs * 16);
+                    let mut want = Vec::new();
+                    let mut sizes = vec![8192, 5000, 9000];
+                    if small_last {
+                        sizes.push(100);
+                    }
+                    for n in sizes {
+                        let first = want.len() as u64;
+                        let batch: Vec<Pair> =
+                            (0..n as u64).map(|r| (key(next()), first + r)).collect();
+                        sorter.extend(batch.iter().copied()).unwrap();
+                        want.extend(batch);
+                    }
+                    assert_eq!(sorter.runs(), 0);
+                    want.sort_unstable();
+                    let mut got = Vec::new();
+                    sorter
+                        .merge(|b| {
+                            got.extend_from_slice(b);
+                            Ok(())
+                        })
+                        .unwrap();
+                    assert!(
+                        got == want,
+                        "{name}, small last {small_last}, budget {budget_pairs}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
