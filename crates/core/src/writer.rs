@@ -415,11 +415,12 @@ impl IndexWriter {
         Ok(())
     }
 
-    /// Write a checked chunk: its bytes go to the vectors segment on a thread of their own
-    /// (a copy into the page cache and a checksum, one core's work, with writeback started
-    /// every [`WRITE_PIECE`] bytes) while the pool hashes the rows into bucket keys, fills
-    /// the sorters and sketches, [`HASH_ROWS`] rows at a time. A large chunk thus keeps
-    /// both going without waiting for each other more than once.
+    /// Write a checked chunk: two sides of one `rayon::join`, so that the pool's threads
+    /// share all the work. One side copies the bytes into the vectors segment (checksummed
+    /// by a task beside the copy, writeback started every [`WRITE_PIECE`] bytes); the other
+    /// hashes the rows into bucket keys, fills the sorters and sketches, [`HASH_ROWS`] rows
+    /// at a time. (A thread of its own for the copy, as before, made three busy threads on
+    /// two cores: builds of 1M x 128 took ~12% longer.)
     fn write_chunk<T: Element>(&mut self, rows: Rows<'_, T>, ids: Option<&[i64]>) -> Result<()> {
         let narrow = T::as_f32(rows.as_slice());
         let narrow = &narrow[..];
@@ -429,16 +430,16 @@ impl IndexWriter {
         let (params, hasher) = (&self.params, &self.hasher);
         let (sorters, ids_writer) = (&mut self.sorters, &mut self.ids);
         let (sketches, sketcher) = (&mut self.sketches, &mut self.sketcher);
-        let (first, staging, dim) = (self.rows, &self.staging, params.dim);
-        std::thread::scope(|scope| -> Result<()> {
-            let written = scope.spawn(move || -> Result<()> {
+        let (first, dim) = (self.rows, params.dim);
+        let (written, rest) = rayon::join(
+            move || -> Result<()> {
                 for piece in narrow.chunks((WRITE_PIECE / 4).div_ceil(dim) * dim) {
-                    vectors.write_values(piece)?;
+                    vectors.write_values_beside(piece)?;
                     vectors.start_sync()?;
                 }
                 Ok(())
-            });
-            let rest = (|| -> Result<()> {
+            },
+            || -> Result<()> {
                 let tables = params.num_hash_tables;
                 let mut keys = Vec::new();
                 for (b, block) in rows.as_slice().chunks(HASH_ROWS * dim).enumerate() {
@@ -476,13 +477,10 @@ impl IndexWriter {
                     w.write_values(ids)?;
                 }
                 Ok(())
-            })();
-            let written = written
-                .join()
-                .unwrap_or_else(|_| Err(thread_panicked(&staging.join(names::VECTORS))));
-            // The rows' error (a NaN, say) says more than a write's that follows from it.
-            rest.and(written)
-        })
+            },
+        );
+        // The rows' error (a NaN, say) says more than a write's that follows from it.
+        rest.and(written)
     }
 
     /// Merge the tables, write every segment and the manifest, and move the finished

@@ -306,14 +306,29 @@ impl SegmentWriter {
 
     /// Append body bytes (whole records; checked at `finish`).
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.append(bytes, false)
+    }
+
+    /// [`write_values`](Self::write_values), but the checksum is computed by a rayon task
+    /// beside the copy into the file rather than before it: for large writes made from a
+    /// rayon pool that has other work, so that the pool shares the two.
+    pub fn write_values_beside<T: Plain>(&mut self, values: &[T]) -> Result<()> {
+        self.append(bytes_of(values), true)
+    }
+
+    fn append(&mut self, bytes: &[u8], beside: bool) -> Result<()> {
         if bytes.len() >= self.out.capacity() {
             self.reserve(bytes.len() as u64);
         }
-        self.hash.update(bytes);
         self.body_len += bytes.len() as u64;
-        self.out
-            .write_all(bytes)
-            .map_err(|e| Error::io(&self.path, e))
+        let (hash, out) = (&mut self.hash, &mut self.out);
+        let written = if beside {
+            rayon::join(|| hash.update(bytes), || out.write_all(bytes)).1
+        } else {
+            hash.update(bytes);
+            out.write_all(bytes)
+        };
+        written.map_err(|e| Error::io(&self.path, e))
     }
 
     /// Append values (little-endian, as in memory).
@@ -481,7 +496,8 @@ mod tests {
     #[test]
     fn large_writes_reserving_their_blocks_change_no_byte() {
         // Writes of at least the buffer's size reserve their blocks first, after buffered
-        // bytes and between small writes: the file is the one small writes make.
+        // bytes and between small writes, one of them checksummed beside its copy: the
+        // file and checksum are the ones small writes make.
         let dir = tempfile::tempdir().unwrap();
         let values: Vec<f32> = (0..(3 << 18) + 3).map(|i| i as f32 * 0.125).collect();
         let small = dir.path().join("small.seg");
@@ -493,7 +509,7 @@ mod tests {
         let large = dir.path().join("large.seg");
         let mut w = SegmentWriter::create(&large, Kind::Vectors, 1, 4).unwrap();
         w.write_values(&values[..3]).unwrap();
-        w.write_values(&values[3..(1 << 18) + 3]).unwrap();
+        w.write_values_beside(&values[3..(1 << 18) + 3]).unwrap();
         w.write_values(&values[(1 << 18) + 3..]).unwrap();
         let got = w.finish().unwrap();
         assert_eq!((got.len, got.checksum), (info.len, info.checksum));
