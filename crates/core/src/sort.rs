@@ -121,12 +121,34 @@ impl RunSorter {
     /// on several sorters at once (a parallel iterator over them) lets their sorts share
     /// the cores, where one merge at a time would leave the last table to sort alone.
     pub fn sort(&mut self) {
+        self.sort_with(&mut Vec::new());
+    }
+
+    /// Sort several sorters: those that can gather a sorted copy one after another (each
+    /// is parallel inside), passing one spare buffer along, so that one copy is allocated
+    /// rather than one each (fresh pages cost a fault and a zeroing apiece); the others in
+    /// place, side by side.
+    pub fn sort_all(sorters: &mut [RunSorter]) {
+        let mut spare = Vec::new();
+        for sorter in sorters.iter_mut() {
+            if sorter.batches.is_some() && sorter.room_to_gather() {
+                sorter.sort_with(&mut spare);
+            }
+        }
+        drop(spare);
+        sorters.par_iter_mut().for_each(RunSorter::sort);
+    }
+
+    /// [`sort`](Self::sort), gathering into `spare` when it can; the old buffer is left in
+    /// `spare` for the next sorter.
+    fn sort_with(&mut self, spare: &mut Vec<Pair>) {
         if self.sorted {
             return;
         }
         match self.batches.take() {
             Some(batches) if self.room_to_gather() => {
-                self.buffer = self.gather_sorted(&batches);
+                self.gather_sorted(&batches, spare);
+                std::mem::swap(&mut self.buffer, spare);
             }
             _ => sort_pairs(&mut self.buffer),
         }
@@ -139,9 +161,10 @@ impl RunSorter {
         self.buffer.capacity() + self.buffer.len() <= self.capacity
     }
 
-    /// A sorted copy of the buffer, whose `batches` are partitioned: each partition's
-    /// pieces gathered from every batch into its place, then sorted, in parallel.
-    fn gather_sorted(&self, batches: &[[usize; PARTS]]) -> Vec<Pair> {
+    /// Fill `out` with the buffer's pairs sorted, the buffer's `batches` being partitioned:
+    /// each partition's pieces gathered from every batch into its place, then sorted, in
+    /// parallel.
+    fn gather_sorted(&self, batches: &[[usize; PARTS]], out: &mut Vec<Pair>) {
         // Where partition `p` starts in batch `b`: where `p - 1` ends, or the batch starts.
         let start = |b: usize, p: usize| match (b, p) {
             (0, 0) => 0,
@@ -156,20 +179,20 @@ impl RunSorter {
                 .sum::<usize>();
             *end = total;
         }
-        let mut sorted = vec![(0u64, 0u64); self.buffer.len()];
-        split_at_ends(&mut sorted, &ends)
+        out.clear();
+        out.resize(self.buffer.len(), (0, 0));
+        split_at_ends(out, &ends)
             .into_par_iter()
             .enumerate()
-            .for_each(|(p, out)| {
+            .for_each(|(p, part)| {
                 let mut at = 0;
                 for (b, batch) in batches.iter().enumerate() {
                     let piece = &self.buffer[start(b, p)..batch[p]];
-                    out[at..at + piece.len()].copy_from_slice(piece);
+                    part[at..at + piece.len()].copy_from_slice(piece);
                     at += piece.len();
                 }
-                sort_pairs(out);
+                sort_pairs(part);
             });
-        sorted
     }
 
     fn spill(&mut self) -> Result<()> {

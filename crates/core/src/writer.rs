@@ -252,6 +252,9 @@ pub struct IndexWriter {
     sketcher: Option<Sketcher>,
     with_ids: Option<bool>,
     sorters: Vec<RunSorter>,
+    /// A block's bucket keys, kept from one append to the next: fresh pages cost a fault
+    /// and a zeroing apiece.
+    keys: Vec<u64>,
     rows: u64,
     /// Set when an append failed after writing part of its chunk: the index under
     /// construction is then inconsistent, and only dropping the writer is left.
@@ -341,6 +344,7 @@ impl IndexWriter {
             sketches,
             sketcher: None,
             with_ids: None,
+            keys: Vec::new(),
             rows: 0,
             broken: false,
             finished: false,
@@ -428,7 +432,7 @@ impl IndexWriter {
             unreachable!("writers are open until finish, which consumes self");
         };
         let (params, hasher) = (&self.params, &self.hasher);
-        let (sorters, ids_writer) = (&mut self.sorters, &mut self.ids);
+        let (sorters, ids_writer, keys) = (&mut self.sorters, &mut self.ids, &mut self.keys);
         let (sketches, sketcher) = (&mut self.sketches, &mut self.sketcher);
         let (first, dim) = (self.rows, params.dim);
         let (written, rest) = rayon::join(
@@ -441,12 +445,11 @@ impl IndexWriter {
             },
             || -> Result<()> {
                 let tables = params.num_hash_tables;
-                let mut keys = Vec::new();
                 for (b, block) in rows.as_slice().chunks(HASH_ROWS * dim).enumerate() {
                     let block = Rows::new(block, dim)?;
                     let first = first + (b * HASH_ROWS) as u64;
                     keys.resize(block.len() * tables, 0u64);
-                    hasher.hash_map_into(block, &mut keys, tables, "vectors", |h, keys| {
+                    hasher.hash_map_into(block, keys, tables, "vectors", |h, keys| {
                         for (t, key) in keys.iter_mut().enumerate() {
                             *key = params.bucket_key(h, t);
                         }
@@ -459,7 +462,7 @@ impl IndexWriter {
                                 (0..block.len()).map(|r| (keys[r * tables + t], first + r as u64)),
                             )
                         })?;
-                    signatures.write_values(&keys)?;
+                    signatures.write_values(keys)?;
                     if let Some(w) = sketches.as_mut() {
                         let narrow =
                             Rows::new(&narrow[b * HASH_ROWS * dim..][..block.len() * dim], dim)?;
@@ -510,7 +513,7 @@ impl IndexWriter {
             });
             // Every table's sort first, all sharing the pool, so that no core waits while
             // the last table sorts alone.
-            sorters.par_iter_mut().for_each(RunSorter::sort);
+            RunSorter::sort_all(&mut sorters);
             let tables = sorters
                 .into_par_iter()
                 .enumerate()
