@@ -49,8 +49,16 @@ impl RunSorter {
     /// named `<name>-<n>.run` into `spill_dir`.
     pub fn new(spill_dir: &Path, name: &str, budget_bytes: usize) -> Self {
         let capacity = (budget_bytes / std::mem::size_of::<Pair>()).max(1024);
+        // The whole budget at once, where the system grants it: address space only, whose
+        // pages are backed as pairs are written. Grown by doubling instead, the buffer
+        // would be copied each time, and the copies' fresh pages were most of a build's
+        // page faults.
+        let mut buffer = Vec::new();
+        if buffer.try_reserve_exact(capacity).is_ok() {
+            huge_pages(&mut buffer);
+        }
         RunSorter {
-            buffer: Vec::new(),
+            buffer,
             batches: Some(Vec::new()),
             scratch: Vec::new(),
             sorted: true,
@@ -69,11 +77,13 @@ impl RunSorter {
                 self.spill()?;
             }
             let room = (self.capacity - self.buffer.len()).min(pairs.len());
-            // Grow by doubling, but never past the budget's capacity.
+            // Grow by doubling, but never past the budget's capacity (only where the whole
+            // budget could not be reserved at once).
             let need = self.buffer.len() + room;
             if need > self.buffer.capacity() {
                 let grown = need.max(2 * self.buffer.capacity()).min(self.capacity);
                 self.buffer.reserve_exact(grown - self.buffer.len());
+                huge_pages(&mut self.buffer);
             }
             self.buffer.extend(pairs.by_ref().take(room));
             self.sorted = false;
@@ -156,9 +166,9 @@ impl RunSorter {
         self.sorted = true;
     }
 
-    /// Whether the budget holds the buffer and a sorted copy of its pairs.
+    /// Whether the budget holds the buffer's pairs twice (they and a sorted copy).
     fn room_to_gather(&self) -> bool {
-        self.buffer.capacity() + self.buffer.len() <= self.capacity
+        2 * self.buffer.len() <= self.capacity
     }
 
     /// Fill `out` with the buffer's pairs sorted, the buffer's `batches` being partitioned:
@@ -180,6 +190,8 @@ impl RunSorter {
             *end = total;
         }
         out.clear();
+        out.reserve(self.buffer.len());
+        huge_pages(out);
         out.resize(self.buffer.len(), (0, 0));
         split_at_ends(out, &ends)
             .into_par_iter()
@@ -273,6 +285,32 @@ impl RunSorter {
         }
         Ok(())
     }
+}
+
+/// Ask Linux to back the not yet touched part of `buffer`'s allocation with 2 MB pages
+/// (`madvise(MADV_HUGEPAGE)`; most systems leave that to the program). A sort buffer is
+/// written once, front to back, and with 4 KB pages every 4 KB costs a fault: 16k faults
+/// for the three tables of 1M rows, ~60 ms of CPU of a ~450 ms build. Only a hint: where
+/// it is refused, or elsewhere than Linux, nothing changes.
+fn huge_pages(buffer: &mut Vec<Pair>) {
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let spare = buffer.spare_capacity_mut();
+        let start = spare.as_mut_ptr() as usize;
+        let (lo, hi) = (
+            start.next_multiple_of(PAGE),
+            (start + size_of_val(spare)) / PAGE * PAGE,
+        );
+        if hi > lo {
+            // SAFETY: `[lo, hi)` lies inside the vector's allocation, past its initialised
+            // pairs; the advice changes how the kernel backs those pages, never their
+            // contents or whether they may be accessed.
+            let _ = unsafe { libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_HUGEPAGE) };
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buffer;
 }
 
 /// Bits of the key per in-place radix pass of [`sort_pairs`].
