@@ -15,8 +15,9 @@
 //! before they are measured, in either plan.
 
 use crate::error::{Error, Result};
+use crate::hash::BrpHasher;
 use crate::join::{Found, Pairing, Plan, Screen, join_group};
-use crate::rows::Rows;
+use crate::rows::{Element, Rows};
 use crate::sketch::{Sketcher, Sketches};
 use crate::table::TableView;
 use crate::writer::IndexParams;
@@ -79,15 +80,17 @@ pub struct MemoryTables {
 }
 
 impl MemoryTables {
-    /// Bucket `vectors` (already `f32`) under `params` given their `L x k` hashes per row,
-    /// and sketch them with `sketcher` (the index's, so that sketches compare) if given.
-    pub fn new(
+    /// Bucket `rows` under `params`, hashed with `hasher` (the index's), and sketch them
+    /// with `sketcher` (the index's, so that sketches compare) if given.
+    pub fn new<T: Element>(
         params: &IndexParams,
-        vectors: Vec<f32>,
-        hashes: &[i64],
+        hasher: &BrpHasher,
+        rows: Rows<'_, T>,
         sketcher: Option<&Sketcher>,
     ) -> Result<Self> {
-        let signatures = params.signatures(hashes);
+        let mut signatures = vec![0u64; rows.len() * params.num_hash_tables];
+        params.signatures_into(hasher, rows, &mut signatures)?;
+        let vectors = T::as_f32(rows.as_slice()).into_owned();
         let l = params.num_hash_tables;
         let n = signatures.len() / l.max(1);
         let (mut directories, mut rows) = (Vec::with_capacity(l), Vec::with_capacity(l));

@@ -49,12 +49,12 @@ impl RunSorter {
     /// named `<name>-<n>.run` into `spill_dir`.
     pub fn new(spill_dir: &Path, name: &str, budget_bytes: usize) -> Self {
         let capacity = (budget_bytes / std::mem::size_of::<Pair>()).max(1024);
-        // The whole budget at once, where the system grants it: address space only, whose
-        // pages are backed as pairs are written. Grown by doubling instead, the buffer
-        // would be copied each time, and the copies' fresh pages were most of a build's
-        // page faults.
+        // On Linux, the whole budget at once where the system grants it: address space
+        // only, whose pages are backed as pairs are written. Grown by doubling instead, the
+        // buffer is copied each time, and the copies' fresh pages were most of a build's
+        // page faults. (Elsewhere a large allocation may be charged in full at once.)
         let mut buffer = Vec::new();
-        if buffer.try_reserve_exact(capacity).is_ok() {
+        if cfg!(target_os = "linux") && buffer.try_reserve_exact(capacity).is_ok() {
             huge_pages(&mut buffer);
         }
         RunSorter {

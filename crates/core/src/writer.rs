@@ -84,21 +84,20 @@ impl IndexParams {
         xxhash_rust::xxh3::xxh3_64(bytes_of(values))
     }
 
-    /// Every row's bucket key in each table, row-major `rows x L`, from the rows' `L x k`
-    /// hash values each.
-    pub fn signatures(&self, hashes: &[i64]) -> Vec<u64> {
-        let tables = self.num_hash_tables;
-        let per_row = tables * self.projections_per_table;
-        let mut keys = vec![0u64; hashes.len() / per_row.max(1) * tables];
-        keys.par_chunks_mut(tables.max(1))
-            .zip(hashes.par_chunks_exact(per_row.max(1)))
-            .with_min_len(1024)
-            .for_each(|(keys, h)| {
-                for (t, key) in keys.iter_mut().enumerate() {
-                    *key = self.bucket_key(h, t);
-                }
-            });
-        keys
+    /// Every row's bucket key in each table into `keys` (row-major `rows x L`), hashed with
+    /// `hasher` (this index's) block by block: the rows' `L x k` hash values exist for
+    /// only one block per thread at a time.
+    pub fn signatures_into<T: Element>(
+        &self,
+        hasher: &BrpHasher,
+        rows: Rows<'_, T>,
+        keys: &mut [u64],
+    ) -> Result<()> {
+        hasher.hash_map_into(rows, keys, self.num_hash_tables, "vectors", |h, keys| {
+            for (t, key) in keys.iter_mut().enumerate() {
+                *key = self.bucket_key(h, t);
+            }
+        })
     }
 
     /// Write these parameters into a manifest.
@@ -449,11 +448,7 @@ impl IndexWriter {
                     let block = Rows::new(block, dim)?;
                     let first = first + (b * HASH_ROWS) as u64;
                     keys.resize(block.len() * tables, 0u64);
-                    hasher.hash_map_into(block, keys, tables, "vectors", |h, keys| {
-                        for (t, key) in keys.iter_mut().enumerate() {
-                            *key = params.bucket_key(h, t);
-                        }
-                    })?;
+                    params.signatures_into(hasher, block, keys)?;
                     sorters
                         .par_iter_mut()
                         .enumerate()
@@ -637,11 +632,19 @@ mod tests {
                 };
                 assert_eq!(params.bucket_key(&hashes, t), want, "k {k}, table {t}");
             }
-            let rows: Vec<i64> = hashes.iter().chain(&hashes).map(|v| v + 1).collect();
-            let keys = params.signatures(&rows);
-            assert_eq!(keys.len(), 4);
-            assert_eq!(keys[..2], keys[2..], "k {k}");
-            assert_eq!(keys[1], params.bucket_key(&rows[..2 * k], 1), "k {k}");
+            // Rows' keys: each table's key of the row's hash values.
+            let hasher = params.hasher().unwrap();
+            let x: Vec<f32> = (0..3 * 4).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+            let rows = Rows::new(&x, 4).unwrap();
+            let hashes = hasher.hash(rows, "x").unwrap();
+            let mut keys = vec![0u64; 3 * 2];
+            params.signatures_into(&hasher, rows, &mut keys).unwrap();
+            for r in 0..3 {
+                for t in 0..2 {
+                    let want = params.bucket_key(&hashes[r * 2 * k..(r + 1) * 2 * k], t);
+                    assert_eq!(keys[r * 2 + t], want, "k {k}, row {r}, table {t}");
+                }
+            }
         }
     }
 }

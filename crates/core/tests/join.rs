@@ -159,8 +159,8 @@ fn a_memory_side_joins_like_an_index() {
     let (va, vb) = (rows(800, 3, 3.0), rows(700, 4, 3.0));
     let a = build(&dir.path().join("a"), &va, 2);
     let b = build(&dir.path().join("b"), &vb, 2);
-    let hashes = a.hasher().hash(Rows::new(&vb, DIM).unwrap(), "b").unwrap();
-    let memory = MemoryTables::new(a.params(), vb.clone(), &hashes, None).unwrap();
+    let memory =
+        MemoryTables::new(a.params(), a.hasher(), Rows::new(&vb, DIM).unwrap(), None).unwrap();
     let options = JoinOptions::new(1.2);
     let found = Mutex::new(Pairs::new());
     join(
@@ -315,8 +315,13 @@ fn both_plans_and_the_sketch_screen_match_brute_force() {
         let a = build_with(&dir.path().join(format!("a{bucket_length}")), &va, p);
         let b = build_with(&dir.path().join(format!("b{bucket_length}")), &vb, p);
         // The other side in memory, sketched with this index's planes.
-        let hashes = a.hasher().hash(Rows::new(&vb, DIM).unwrap(), "b").unwrap();
-        let memory = MemoryTables::new(a.params(), vb.clone(), &hashes, a.sketcher()).unwrap();
+        let memory = MemoryTables::new(
+            a.params(),
+            a.hasher(),
+            Rows::new(&vb, DIM).unwrap(),
+            a.sketcher(),
+        )
+        .unwrap();
         let bside = memory.side().unwrap();
         let b_sketch = |j: usize| &bside.sketches.unwrap()[j * 2..(j + 1) * 2];
         for max_hamming in [None, Some(0), Some(40), Some(128)] {

@@ -481,15 +481,13 @@ impl Index {
     ) -> PyResult<JoinStream> {
         let index = &self.inner;
         let memory = with_rows!(py, &[&vectors], |r| {
-            index.hasher().hash(r[0], "vectors").and_then(|h| {
-                MemoryTables::new(
-                    index.params(),
-                    Element::as_f32(r[0].as_slice()).into_owned(),
-                    &h,
-                    // Sketching costs as much as hashing many tables: only for a screen.
-                    max_hamming.and(index.sketcher()),
-                )
-            })
+            MemoryTables::new(
+                index.params(),
+                index.hasher(),
+                r[0],
+                // Sketching costs as much as hashing many tables: only for a screen.
+                max_hamming.and(index.sketcher()),
+            )
         })
         .map_err(to_py)?;
         let options = JoinOptions {
