@@ -469,14 +469,7 @@ mod tests {
         }
         assert!(sorter.runs() >= 9);
         want.sort_unstable();
-        let mut got = Vec::new();
-        sorter
-            .merge(|b| {
-                got.extend_from_slice(b);
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(got, want);
+        assert_eq!(merged(sorter), want);
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
@@ -484,26 +477,52 @@ mod tests {
         );
     }
 
-    #[test]
-    fn partitioned_batches_merge_in_order() {
-        // Batches large enough to partition (and, last, one too small), with budgets that
-        // leave room to gather a sorted copy and that do not; uniform keys, small signed
-        // ones (two crowded partitions) and many equal keys.
-        let dir = tempfile::tempdir().unwrap();
-        let mut s = 5u64;
-        let mut next = move || {
+    /// Every pair `sorter` merges, in the order it gives them.
+    fn merged(sorter: RunSorter) -> Vec<Pair> {
+        let mut got = Vec::new();
+        sorter
+            .merge(|b| {
+                got.extend_from_slice(b);
+                Ok(())
+            })
+            .unwrap();
+        got
+    }
+
+    /// A linear congruential generator of `u64`s.
+    fn lcg(seed: u64) -> impl FnMut() -> u64 {
+        let mut s = seed;
+        move || {
             s = s
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             s
-        };
-        type Gen = fn(u64) -> u64;
-        let generators: [(&str, Gen); 3] = [
+        }
+    }
+
+    type KeyShape = (&'static str, fn(u64) -> u64);
+
+    /// Keys made from random `u64`s: uniform ones (xxh3 bucket keys), small signed values
+    /// as `u64` (Spark's hash values: negative ones sort after positive ones, and crowd into
+    /// two partitions), a single key, two far-apart keys, keys differing only in their
+    /// lowest bit.
+    fn key_shapes() -> [KeyShape; 5] {
+        [
             ("uniform", |r| r),
-            ("small signed", |r| ((r >> 40) as i64 % 500 - 250) as u64),
-            ("equal", |r| (r >> 62) << 62),
-        ];
-        for (name, key) in generators {
+            ("small signed", |r| ((r >> 40) as i64 % 50 - 25) as u64),
+            ("one key", |_| 42),
+            ("two keys", |r| if r >> 63 == 0 { 3 } else { u64::MAX - 3 }),
+            ("low bit", |r| 0xABCD_0000_0000_0000 | (r >> 63)),
+        ]
+    }
+
+    #[test]
+    fn partitioned_batches_merge_in_order() {
+        // Batches large enough to partition (and, last, one too small), with budgets that
+        // leave room to gather a sorted copy and that do not.
+        let dir = tempfile::tempdir().unwrap();
+        let mut next = lcg(5);
+        for (name, key) in key_shapes() {
             for small_last in [false, true] {
                 for budget_pairs in [1usize << 20, 30_000] {
                     let mut sorter = RunSorter::new(dir.path(), "p", budget_pairs * 16);
@@ -521,15 +540,8 @@ mod tests {
                     }
                     assert_eq!(sorter.runs(), 0);
                     want.sort_unstable();
-                    let mut got = Vec::new();
-                    sorter
-                        .merge(|b| {
-                            got.extend_from_slice(b);
-                            Ok(())
-                        })
-                        .unwrap();
                     assert!(
-                        got == want,
+                        merged(sorter) == want,
                         "{name}, small last {small_last}, budget {budget_pairs}"
                     );
                 }
@@ -539,25 +551,9 @@ mod tests {
 
     #[test]
     fn radix_sort_orders_like_a_comparison_sort() {
-        let mut s = 11u64;
-        let mut next = || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            s
-        };
-        // Uniform keys (xxh3 bucket keys), small signed values as u64 (Spark's hash values:
-        // negative ones sort after positive ones), a single key, two far-apart keys, keys
-        // differing only in their lowest bit; sizes around the radix threshold.
-        type Gen = fn(u64) -> u64;
-        let generators: [(&str, Gen); 5] = [
-            ("uniform", |r| r),
-            ("small signed", |r| ((r >> 40) as i64 % 50 - 25) as u64),
-            ("one key", |_| 42),
-            ("two keys", |r| if r >> 63 == 0 { 3 } else { u64::MAX - 3 }),
-            ("low bit", |r| 0xABCD_0000_0000_0000 | (r >> 63)),
-        ];
-        for (name, key) in generators {
+        // Every key shape, sizes around the thresholds.
+        let mut next = lcg(11);
+        for (name, key) in key_shapes() {
             for n in [0, 1, 63, 64, 5000, 65_536, 70_000] {
                 let mut pairs: Vec<Pair> = (0..n as u64).map(|row| (key(next()), row)).collect();
                 // Rows out of order too, so that ties on the key are ordered by row.
