@@ -127,9 +127,8 @@ impl RunSorter {
         self.runs.len()
     }
 
-    /// Sort the buffered pairs. [`merge`](Self::merge) does this itself; calling it first
-    /// on several sorters at once (a parallel iterator over them) lets their sorts share
-    /// the cores, where one merge at a time would leave the last table to sort alone.
+    /// Sort the buffered pairs ([`merge`](Self::merge) does, if it was not done;
+    /// [`sort_all`](Self::sort_all) sorts several).
     pub fn sort(&mut self) {
         self.sort_with(&mut Vec::new());
     }

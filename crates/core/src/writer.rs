@@ -506,8 +506,8 @@ impl IndexWriter {
                     .map(|w| w.finish().map_err(Error::from))
                     .collect::<Result<Vec<SegmentInfo>>>()
             });
-            // Every table's sort first, all sharing the pool, so that no core waits while
-            // the last table sorts alone.
+            // Every table sorted first, then all written in parallel: a sort in each table's
+            // task left the last table sorting alone while a core waited.
             RunSorter::sort_all(&mut sorters);
             let tables = sorters
                 .into_par_iter()
