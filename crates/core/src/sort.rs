@@ -3,7 +3,7 @@
 //! [`RunSorter::merge`] k-way merges the runs (and what is still buffered) into one
 //! sorted stream. Memory is the buffer plus one small read buffer per run.
 //!
-//! Each batch of pairs added is split at once into [`PARTS`] partitions by the key's top
+//! Each batch of pairs added is split at once into `PARTS` (256) partitions by the key's top
 //! bits, while it is in cache: a radix sort's first pass, done as a build hashes. When the
 //! budget has room for a second copy, [`RunSorter::sort`] then only gathers each partition
 //! from the batches and sorts it on its own, cache-sized and in parallel; otherwise (and
@@ -324,7 +324,7 @@ const SCATTER_BITS: u32 = 12;
 
 /// Sort pairs by key, then row: a most-significant-digit radix sort. Large slices are
 /// permuted in place (American flag sort), so no second buffer beyond the memory budget;
-/// cache-sized ones through a copy ([`scatter_sort`]). Each pass splits by the key bits
+/// cache-sized ones through a copy (`scatter_sort`). Each pass splits by the key bits
 /// just below the prefix that all their keys share (uniform `xxh3` keys and small Spark
 /// hash values alike split evenly), then sorts every bucket the same way, in parallel;
 /// small buckets go to `sort_unstable`. On a million uniform pairs: 21 ms on one thread and
