@@ -65,7 +65,7 @@ pub trait Element:
     const PANEL: usize;
     /// The values as `f32` (what an index stores): borrowed when they already are.
     fn as_f32(values: &[Self]) -> Cow<'_, [f32]>;
-    /// [`crate::distance::quick_sqdist`], with this type's fastest kernel.
+    /// `distance::quick_sqdist`, with this type's fastest kernel.
     fn quick_sqdist(a: &[Self], b: &[Self]) -> f64;
 }
 
