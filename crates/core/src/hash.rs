@@ -10,7 +10,8 @@
 //! Indexes with AND-amplification (`k > 1` projections per table) have no Spark
 //! counterpart, and hash in [`Arithmetic::F32`] instead: the same unit vectors rounded to
 //! `f32`, dot products on the register-blocked kernel of `project`. That is about
-//! a quarter of the work (half the bytes, no widening, eight lanes per instruction).
+//! a third of the time (half the bytes, no widening, eight lanes per instruction): 24
+//! projections of 1M x 128 rows take 446 ms in `f64` and 144 ms in `f32` on one core.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::BrpParams;
@@ -172,7 +173,7 @@ pub enum Arithmetic {
     /// model, `k = 1` indexes, and `k > 1` indexes written before F32 existed use it.
     Spark,
     /// `f32`: unit vectors rounded to `f32`, each dot product one FMA chain in dimension
-    /// order (the `project` kernel), `floor((alpha as f32) * dot)`. About 4x faster.
+    /// order (the `project` kernel), `floor((alpha as f32) * dot)`. About 3x faster.
     F32,
 }
 
