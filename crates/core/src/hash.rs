@@ -24,7 +24,8 @@ use rayon::prelude::*;
 /// fixtures were made). It fixes the summation order, not our own vector width.
 const LANES: usize = 8;
 
-/// Rows hashed per parallel task (each task widens or packs them once).
+/// Rows hashed per parallel task (each task widens them to `f64`, or narrows them to
+/// `f32`, once).
 const BLOCK_ROWS: usize = 64;
 
 /// `<a, b>` summed in `VectorBLAS`'s order: lane FMAs over the first `len/8*8` elements,
@@ -201,12 +202,6 @@ pub struct BrpHasher {
     f32_units: Option<(Projections, f32)>,
 }
 
-/// Per-thread scratch of [`BrpHasher::hash_into`].
-#[derive(Default)]
-struct Scratch {
-    wide: Vec<f64>,
-}
-
 impl BrpHasher {
     /// Draw the model's unit vectors exactly as Spark's `createRawLSHModel` does.
     pub fn new(params: BrpParams) -> Self {
@@ -287,11 +282,11 @@ impl BrpHasher {
     }
 
     /// Hash one block of rows into `hashes` (rows x L); false if a scaled projection is
-    /// not finite (a NaN or infinite value in the rows, or an `f32` overflow).
-    fn hash_block<T: Element>(&self, block: &[T], hashes: &mut [i64], s: &mut Scratch) -> bool {
+    /// not finite (a NaN or infinite value in the rows, or an `f32` overflow). `wide` is the
+    /// thread's buffer for rows widened to `f64`.
+    fn hash_block<T: Element>(&self, block: &[T], hashes: &mut [i64], wide: &mut Vec<f64>) -> bool {
         let dim = self.params.dim;
         let Some((units, alpha)) = &self.f32_units else {
-            let wide = &mut s.wide;
             wide.clear();
             let mut finite = true;
             for v in block {
@@ -361,12 +356,12 @@ impl BrpHasher {
             .zip(out.par_chunks_mut(width * BLOCK_ROWS))
             .enumerate()
             .map_init(
-                || (Scratch::default(), Vec::new()),
-                |(scratch, hashes), (b, (block, outs))| {
+                || (Vec::new(), Vec::new()),
+                |(wide, hashes), (b, (block, outs))| {
                     hashes.resize(block.len() / dim * tables, 0);
                     // A projection that is not finite without a value that is not: an `f32`
                     // overflow, whose saturated hash values are as good as any.
-                    let bad = match self.hash_block(block, hashes, scratch) {
+                    let bad = match self.hash_block(block, hashes, wide) {
                         true => None,
                         false => block.iter().position(|v| !v.is_finite()),
                     };

@@ -482,7 +482,9 @@ impl Index {
     /// against the bitmap's size, the rows are marked and read back from the map, which
     /// also sorts them, so sketches and vectors are then read in order; otherwise repeats
     /// are dropped in place, first occurrences kept. A row number past the index's end is a
-    /// corrupt table (caught here, before it indexes anything).
+    /// corrupt table (caught here, before it indexes anything). [`TableView::lookup`] has
+    /// already checked every row, but the check here also lets the compiler drop the
+    /// bitmap's bounds checks: without it, queries ran ~3% slower (debian-desc, ad hoc).
     fn candidates(
         &self,
         buckets: &[(usize, &[u32])],

@@ -487,10 +487,7 @@ mod tests {
         w.write_values(&values[1500..]).unwrap();
         w.start_sync().unwrap();
         assert_eq!(w.finish().unwrap().checksum, info.checksum);
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            std::fs::read(&whole).unwrap()
-        );
+        assert_same_bytes(&path, &whole);
     }
 
     #[test]
@@ -514,10 +511,11 @@ mod tests {
         let got = w.finish().unwrap();
         assert_eq!((got.len, got.checksum), (info.len, info.checksum));
         assert_eq!(std::fs::metadata(&large).unwrap().len(), info.len);
-        assert_eq!(
-            std::fs::read(&large).unwrap(),
-            std::fs::read(&small).unwrap()
-        );
+        assert_same_bytes(&large, &small);
+    }
+
+    fn assert_same_bytes(a: &Path, b: &Path) {
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
     }
 
     #[test]
