@@ -432,7 +432,7 @@ impl Index {
             let table = self.table(t);
             let mut visit = |values: &[i64]| -> Result<()> {
                 let key = self.params.bucket_key(values, 0);
-                buckets.push((t, table.lookup(key)?));
+                buckets.push((t, table.lookup_unchecked_rows(key)?));
                 Ok(())
             };
             visit(mine)?;
@@ -481,10 +481,12 @@ impl Index {
     /// candidates instead cost a third of a query's time). When the candidates are many
     /// against the bitmap's size, the rows are marked and read back from the map, which
     /// also sorts them, so sketches and vectors are then read in order; otherwise repeats
-    /// are dropped in place, first occurrences kept. A row number past the index's end is a
-    /// corrupt table (caught here, before it indexes anything). [`TableView::lookup`] has
-    /// already checked every row, but the check here also lets the compiler drop the
-    /// bitmap's bounds checks: without it, queries ran ~3% slower (debian-desc, ad hoc).
+    /// are dropped in place, first occurrences kept. When one table's buckets hold every
+    /// row (coarse buckets on a small index), no row is marked: the candidates are all rows
+    /// ([`sketch::screen_all`]). A row number past the index's end is a corrupt table,
+    /// caught here before it indexes anything (the buckets come from
+    /// [`TableView::lookup_unchecked_rows`]; checking while marking, rather than in a pass
+    /// of its own, also spares the bitmap's bounds checks).
     fn candidates(
         &self,
         buckets: &[(usize, &[u32])],
@@ -499,6 +501,16 @@ impl Index {
                 format!("lists row {r} of an index of {total} rows"),
             )
         };
+        if covers_all(buckets, total) {
+            match screen {
+                Some((all, query, keep)) => sketch::screen_all(all, query, keep, exclude, rows),
+                None => {
+                    rows.clear();
+                    rows.extend((0..total as u32).filter(|&r| Some(r) != exclude));
+                }
+            }
+            return Ok(());
+        }
         let entries: usize = buckets.iter().map(|(_, b)| b.len()).sum();
         SEEN.with_borrow_mut(|seen| {
             let words = total.div_ceil(64);
@@ -602,6 +614,23 @@ impl Index {
         let l = self.params.num_hash_tables;
         &self.signatures.values::<u64>().expect("checked at open")[row * l..(row + 1) * l]
     }
+}
+
+/// Whether the buckets of some table hold all `total` rows between them: a table's
+/// buckets are disjoint, so then every row is a candidate. (Buckets visited twice count once.)
+fn covers_all(buckets: &[(usize, &[u32])], total: usize) -> bool {
+    buckets.chunk_by(|a, b| a.0 == b.0).any(|table| {
+        let mut held = 0;
+        for (i, (_, bucket)) in table.iter().enumerate() {
+            if !table[..i]
+                .iter()
+                .any(|(_, seen)| std::ptr::eq(*seen, *bucket))
+            {
+                held += bucket.len();
+            }
+        }
+        held == total
+    })
 }
 
 std::thread_local! {

@@ -389,16 +389,84 @@ pub fn screen_marked(
     });
 }
 
-/// Keep the `keep < rows.len()` rows with the smallest `dist` (parallel to `rows`, each
-/// at most `bits`), ties to the smaller rows.
-fn keep_nearest(
-    rows: &mut Vec<u32>,
-    dist: &[u16],
+/// Candidates ranked by a sample first: the distances of every `SAMPLE_STRIDE`-th.
+const SAMPLE_STRIDE: usize = 16;
+
+/// A sample pays when there are at least this many candidates per row kept.
+const SAMPLE_FROM: usize = 8;
+
+/// A distance within which about twice `keep` rows are expected to lie, from `sample`, the
+/// distances (each at most `bits`) of every [`SAMPLE_STRIDE`]-th row; `None` if even the
+/// whole sample is not enough. `counts` is scratch.
+///
+/// Ranking many candidates exactly takes a histogram of all their distances, which costs
+/// more than the distances. A cut from a sample first drops almost all of them in one cheap,
+/// predictable pass; only the rows within it are ranked. The caller checks that at least
+/// `keep` rows pass (they do unless the sample was unlucky) and ranks all of them if not.
+fn sampled_cut(
+    sample: impl Iterator<Item = u16>,
     bits: usize,
     keep: usize,
     counts: &mut Vec<u32>,
-    at_cut: &mut Vec<u32>,
+) -> Option<u16> {
+    let wanted = (2 * keep).div_ceil(SAMPLE_STRIDE);
+    counts.clear();
+    counts.resize(bits + 1, 0);
+    for d in sample {
+        counts[d as usize] += 1;
+    }
+    let mut seen = 0;
+    for (d, &c) in counts.iter().enumerate() {
+        seen += c as usize;
+        if seen >= wanted {
+            return Some(d as u16);
+        }
+    }
+    None
+}
+
+/// [`screen`] when every row but `exclude` is a candidate (`sketches` holds every row's),
+/// written to `rows`: the same survivors as [`screen_marked`] with every row marked, in
+/// row order, those at the largest kept distance last.
+///
+/// No distance is stored: a sample's cut ([`sampled_cut`]) is computed first, then one
+/// pass over all sketches collects the rows within it, and only those are ranked.
+pub fn screen_all(
+    sketches: &[u64],
+    query: &[u64],
+    keep: usize,
+    exclude: Option<u32>,
+    rows: &mut Vec<u32>,
 ) {
+    let bits = query.len() * 64;
+    let n = sketches.len() / query.len();
+    let cut = SCRATCH
+        .with_borrow_mut(|(dist, counts, sample)| {
+            if n < SAMPLE_FROM * keep {
+                return None;
+            }
+            sample.clear();
+            sample.extend((0..n as u32).step_by(SAMPLE_STRIDE));
+            dist.clear();
+            hamming_listed(query, sketches, sample, dist);
+            sampled_cut(dist.iter().copied(), bits, keep, counts)
+        })
+        .unwrap_or(bits as u16);
+    rows.clear();
+    within_run(query, sketches, 0, cut, rows);
+    if let Some(e) = exclude {
+        rows.retain(|&r| r != e);
+    }
+    if rows.len() < keep && usize::from(cut) < bits {
+        rows.clear();
+        rows.extend((0..n as u32).filter(|&r| Some(r) != exclude));
+    }
+    screen(rows, sketches, query, keep);
+}
+
+/// The smallest distance `cut` at which `keep` of `dist` (each at most `bits`) are
+/// reached, and how many lie below it; `counts` is scratch.
+fn histogram_cut(dist: &[u16], bits: usize, keep: usize, counts: &mut Vec<u32>) -> (usize, u16) {
     // Four interleaved histograms, summed after: neighbouring rows often share a distance,
     // and one counter incremented again and again waits on its own previous store.
     const LANES: usize = 4;
@@ -428,6 +496,39 @@ fn keep_nearest(
         }
         below += c as usize;
     }
+    (below, cut)
+}
+
+/// Keep the `keep < rows.len()` rows with the smallest `dist` (parallel to `rows`, each
+/// at most `bits`), ties to the smaller rows.
+fn keep_nearest(
+    rows: &mut Vec<u32>,
+    dist: &mut Vec<u16>,
+    bits: usize,
+    keep: usize,
+    counts: &mut Vec<u32>,
+    at_cut: &mut Vec<u32>,
+) {
+    if rows.len() >= SAMPLE_FROM * keep
+        && let Some(cut) = sampled_cut(
+            dist.iter().step_by(SAMPLE_STRIDE).copied(),
+            bits,
+            keep,
+            counts,
+        )
+        && dist.iter().filter(|&&d| d <= cut).count() >= keep
+    {
+        let mut within = 0;
+        for i in 0..rows.len() {
+            if dist[i] <= cut {
+                (rows[within], dist[within]) = (rows[i], dist[i]);
+                within += 1;
+            }
+        }
+        rows.truncate(within);
+        dist.truncate(within);
+    }
+    let (below, cut) = histogram_cut(dist, bits, keep, counts);
     // Compact in place: the `below` rows under the cut move to the front.
     at_cut.clear();
     let mut kept = 0;
@@ -507,6 +608,58 @@ mod tests {
         let mut marked = vec![0b100001u64];
         screen_marked(&mut marked, &sketches, &[0], 3, &mut rows);
         assert_eq!(rows, vec![0, 5], "fewer rows than kept: all, in row order");
+    }
+
+    #[test]
+    fn a_sampled_cut_never_changes_the_survivors() {
+        // One-word sketches and the zero query: a row's distance is its popcount.
+        let nearest = |sketches: &[u64], exclude: Option<u32>, keep: usize| {
+            let mut all: Vec<u32> = (0..sketches.len() as u32)
+                .filter(|&r| Some(r) != exclude)
+                .collect();
+            all.sort_by_key(|&r| (sketches[r as usize].count_ones(), r));
+            all.truncate(keep);
+            all.sort();
+            all
+        };
+        let check = |sketches: &[u64], keep: usize, exclude: Option<u32>| {
+            let want = nearest(sketches, exclude, keep);
+            let mut got = Vec::new();
+            screen_all(sketches, &[0], keep, exclude, &mut got);
+            got.sort();
+            assert_eq!(got, want, "all rows, keep {keep}, exclude {exclude:?}");
+            let mut listed: Vec<u32> = (0..sketches.len() as u32)
+                .filter(|&r| Some(r) != exclude)
+                .collect();
+            screen(&mut listed, sketches, &[0], keep);
+            listed.sort();
+            assert_eq!(listed, want, "listed rows, keep {keep}");
+        };
+        // Random sketches: a sample's cut passes about twice the kept rows.
+        let mut s = 9u64;
+        let random: Vec<u64> = (0..5000)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+                s & (s >> 17) & (s >> 31)
+            })
+            .collect();
+        for keep in [1, 20, 300, 700, 5000] {
+            check(&random, keep, None);
+            check(&random, keep, Some(12));
+        }
+        // An unlucky sample: the 7 rows it needs for 50 kept (rows 0, 16, .., 96) are the
+        // only ones at distance 0, so its cut of 0 passes 7 rows, and all must be ranked.
+        let unlucky: Vec<u64> = (0..1600u64)
+            .map(|r| {
+                if r % 16 == 0 && r < 112 {
+                    0
+                } else {
+                    (1 << (3 + r % 5)) - 1
+                }
+            })
+            .collect();
+        check(&unlucky, 50, None);
+        check(&unlucky, 50, Some(16));
     }
 
     #[test]

@@ -47,6 +47,24 @@ impl<'a> TableView<'a> {
     /// costs a pass over the bucket, far less than anything done with its rows, and keeps
     /// a damaged table from indexing vectors out of bounds.
     pub fn members(&self, i: usize) -> Result<&'a [u32]> {
+        let members = self.span(i)?;
+        let n = self.rows.len();
+        if members
+            .iter()
+            .fold(false, |bad, &r| bad | (r as usize >= n))
+        {
+            return Err(corrupt_err(
+                self.path,
+                format!("bucket {i} lists a row number of {n} rows or more"),
+            ));
+        }
+        Ok(members)
+    }
+
+    /// The rows of bucket `i` as [`members`](Self::members) gives them, with the range
+    /// checked but not the row numbers: for a caller that checks each row number it uses
+    /// (k-NN checks the rows it marks, and needs none when a table's buckets hold every row).
+    fn span(&self, i: usize) -> Result<&'a [u32]> {
         let start = self.directory[2 * i + 1];
         let end = match self.directory.get(2 * i + 3) {
             Some(&next) => next,
@@ -61,18 +79,7 @@ impl<'a> TableView<'a> {
                 ),
             ));
         }
-        let members = &self.rows[start as usize..end as usize];
-        let n = self.rows.len();
-        if members
-            .iter()
-            .fold(false, |bad, &r| bad | (r as usize >= n))
-        {
-            return Err(corrupt_err(
-                self.path,
-                format!("bucket {i} lists a row number of {n} rows or more"),
-            ));
-        }
-        Ok(members)
+        Ok(&self.rows[start as usize..end as usize])
     }
 
     /// The position of the first bucket whose key is `>= key` (binary search).
@@ -89,14 +96,28 @@ impl<'a> TableView<'a> {
         lo
     }
 
-    /// The rows in bucket `key` (empty if there is none).
+    /// The rows in bucket `key` (empty if there is none), checked as
+    /// [`members`](Self::members) checks them.
     pub fn lookup(&self, key: u64) -> Result<&'a [u32]> {
-        let at = self.lower_bound(key);
-        if at < self.buckets() && self.key(at) == key {
-            self.members(at)
-        } else {
-            Ok(&[])
+        match self.find(key) {
+            Some(i) => self.members(i),
+            None => Ok(&[]),
         }
+    }
+
+    /// [`lookup`](Self::lookup) without the check of the row numbers (see
+    /// [`span`](Self::span)): every row number must be checked before it is used.
+    pub fn lookup_unchecked_rows(&self, key: u64) -> Result<&'a [u32]> {
+        match self.find(key) {
+            Some(i) => self.span(i),
+            None => Ok(&[]),
+        }
+    }
+
+    /// The position of bucket `key`, if the table has it.
+    fn find(&self, key: u64) -> Option<usize> {
+        let at = self.lower_bound(key);
+        (at < self.buckets() && self.key(at) == key).then_some(at)
     }
 }
 

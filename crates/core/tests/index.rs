@@ -1,7 +1,7 @@
 //! The on-disk index end to end: build from chunks through spilled runs, reopen, query
 //! against brute force, and refuse damaged files.
 
-use fast_lsh_ann_core::index::Index;
+use fast_lsh_ann_core::index::{Index, IndexKnn};
 use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
 use fast_lsh_ann_core::{Arithmetic, ErrorKind, Rows};
 use std::path::Path;
@@ -231,9 +231,10 @@ fn damage_is_detected() {
     }
 }
 
-fn build_sketched(path: &Path, data: &[f32], sketch_bits: usize) -> Index {
+fn build_sketched(path: &Path, data: &[f32], sketch_bits: usize, bucket_length: f64) -> Index {
     let params = IndexParams {
         sketch_bits,
+        bucket_length,
         ..params(2)
     };
     let mut w = IndexWriter::create(path, params, 1 << 20, false).unwrap();
@@ -244,44 +245,40 @@ fn build_sketched(path: &Path, data: &[f32], sketch_bits: usize) -> Index {
     Index::open(path).unwrap()
 }
 
-#[test]
-fn sketches_rank_candidates_before_exact_distances() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = rows(4000, 8, 5);
-    let plain = build_sketched(&dir.path().join("plain"), &data, 0);
-    let sketched = build_sketched(&dir.path().join("sketched"), &data, 128);
-    sketched.verify().unwrap();
-    let queries = Rows::new(&data[8 * 100..8 * 160], 8).unwrap();
-    let (k, probes) = (5, 2);
-    assert!(
-        plain.knn(queries, k, probes, Some(10)).is_err(),
-        "rerank needs sketches"
-    );
-    assert!(sketched.knn(queries, k, probes, Some(0)).is_err());
-    let bad = IndexParams {
-        sketch_bits: 100,
-        ..params(2)
-    };
-    assert!(IndexWriter::create(&dir.path().join("bad"), bad, 1 << 20, false).is_err());
-
-    // Told to measure every candidate, the sketched index answers as the plain one.
-    let everything = sketched.knn(queries, k, probes, Some(4000)).unwrap();
-    assert_eq!(everything, plain.knn(queries, k, probes, None).unwrap());
-
-    // With rerank r, the answer is the exact top k of the r candidates nearest in Hamming
-    // distance (ties by smaller row), the query's sketch computed from the stored planes.
-    let rerank = 40;
-    let screened = sketched.knn(queries, k, probes, Some(rerank)).unwrap();
-    let candidates = plain.knn(queries, 4000, probes, None).unwrap();
+/// Check that `screened`, the answers of `sketched` to rows `first..first + count` of `data`
+/// (excluding each row itself when `join`), are the exact top `k` of the `rerank`
+/// candidates nearest in Hamming distance (ties by smaller row), the candidates being what
+/// `plain` measures; return how many queries the screen answered differently from measuring
+/// every candidate (`everything`).
+#[allow(clippy::too_many_arguments)]
+fn check_screen(
+    sketched: &Index,
+    plain: &Index,
+    data: &[f32],
+    first: usize,
+    count: usize,
+    join: bool,
+    (k, probes, rerank): (usize, usize, usize),
+    screened: &IndexKnn,
+    everything: &IndexKnn,
+) -> usize {
+    let n = data.len() / 8;
+    let queries = Rows::new(&data[8 * first..8 * (first + count)], 8).unwrap();
+    let candidates = if join {
+        plain.knn_join(None, first..first + count, n, probes, None)
+    } else {
+        plain.knn(queries, n, probes, None)
+    }
+    .unwrap();
     let query_sketches = sketched.sketcher().unwrap().sketch(queries);
     let mut differs = 0;
-    for q in 0..queries.len() {
+    for q in 0..count {
         let qs = &query_sketches[q * 2..q * 2 + 2];
         let hamming = |r: usize| -> u32 {
             let s = sketched.sketch(r).unwrap();
             qs.iter().zip(s).map(|(a, b)| (a ^ b).count_ones()).sum()
         };
-        let mut cands: Vec<usize> = candidates.ids[q * 4000..(q + 1) * 4000]
+        let mut cands: Vec<usize> = candidates.ids[q * n..(q + 1) * n]
             .iter()
             .filter(|&&id| id >= 0)
             .map(|&id| id as usize)
@@ -307,10 +304,54 @@ fn sketches_rank_candidates_before_exact_distances() {
         differs +=
             usize::from(screened.ids[q * k..(q + 1) * k] != everything.ids[q * k..(q + 1) * k]);
     }
+    differs
+}
+
+#[test]
+fn sketches_rank_candidates_before_exact_distances() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(4000, 8, 5);
+    let plain = build_sketched(&dir.path().join("plain"), &data, 0, 0.5);
+    let sketched = build_sketched(&dir.path().join("sketched"), &data, 128, 0.5);
+    sketched.verify().unwrap();
+    let queries = Rows::new(&data[8 * 100..8 * 160], 8).unwrap();
+    let (k, probes) = (5, 2);
     assert!(
-        differs > 0,
-        "a screen of {rerank} should change some answers"
+        plain.knn(queries, k, probes, Some(10)).is_err(),
+        "rerank needs sketches"
     );
+    assert!(sketched.knn(queries, k, probes, Some(0)).is_err());
+    let bad = IndexParams {
+        sketch_bits: 100,
+        ..params(2)
+    };
+    assert!(IndexWriter::create(&dir.path().join("bad"), bad, 1 << 20, false).is_err());
+
+    // Told to measure every candidate, the sketched index answers as the plain one.
+    let everything = sketched.knn(queries, k, probes, Some(4000)).unwrap();
+    assert_eq!(everything, plain.knn(queries, k, probes, None).unwrap());
+
+    // With rerank r, the answer is the exact top k of the r candidates nearest in Hamming
+    // distance (ties by smaller row), the query's sketch computed from the stored planes.
+    // A small r ranks many candidates per kept one, which takes a sample's cut first.
+    for rerank in [40, 8] {
+        let screened = sketched.knn(queries, k, probes, Some(rerank)).unwrap();
+        let differs = check_screen(
+            &sketched,
+            &plain,
+            &data,
+            100,
+            60,
+            false,
+            (k, probes, rerank),
+            &screened,
+            &everything,
+        );
+        assert!(
+            differs > 0,
+            "a screen of {rerank} should change some answers"
+        );
+    }
 
     // knn_join screens with the rows' stored sketches, never counting a row as its own
     // neighbour.
@@ -325,6 +366,62 @@ fn sketches_rank_candidates_before_exact_distances() {
     for r in 0..300 {
         assert!(!joined.ids[r * k..(r + 1) * k].contains(&(r as i64)));
         assert!(joined.ids[r * k] >= 0);
+    }
+}
+
+#[test]
+fn buckets_holding_every_row_screen_all_rows() {
+    // Buckets far wider than the data: each table has the four buckets of two projections'
+    // signs, and three probes visit them all, so every row is a candidate and the screen
+    // ranks all sketches without marking rows.
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(4000, 8, 6);
+    let plain = build_sketched(&dir.path().join("plain"), &data, 0, 1e6);
+    let sketched = build_sketched(&dir.path().join("sketched"), &data, 128, 1e6);
+    let (k, probes) = (5, 3);
+    let queries = Rows::new(&data[8 * 500..8 * 560], 8).unwrap();
+    let all = plain.knn(queries, 4000, probes, None).unwrap();
+    assert!(
+        all.ids.iter().all(|&id| id >= 0),
+        "every row is a candidate"
+    );
+    let fewer = plain.knn(queries, 4000, 1, None).unwrap();
+    assert!(fewer.ids.contains(&-1), "one probe misses some rows");
+    let everything = sketched.knn(queries, k, probes, Some(4000)).unwrap();
+    assert_eq!(everything, plain.knn(queries, k, probes, None).unwrap());
+    for rerank in [40, 8, 1000] {
+        let screened = sketched.knn(queries, k, probes, Some(rerank)).unwrap();
+        let differs = check_screen(
+            &sketched,
+            &plain,
+            &data,
+            500,
+            60,
+            false,
+            (k, probes, rerank),
+            &screened,
+            &everything,
+        );
+        assert!(
+            differs > 0 || rerank == 1000,
+            "a screen of {rerank} should change some answers"
+        );
+        // A self-join excludes each row, also when every row is a candidate.
+        let joined = sketched
+            .knn_join(None, 0..200, k, probes, Some(rerank))
+            .unwrap();
+        let joined_all = plain.knn_join(None, 0..200, k, probes, None).unwrap();
+        check_screen(
+            &sketched,
+            &plain,
+            &data,
+            0,
+            200,
+            true,
+            (k, probes, rerank),
+            &joined,
+            &joined_all,
+        );
     }
 }
 
