@@ -39,4 +39,4 @@ def test_readme_sketch_example_runs_as_pasted() -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(blocks[2], str(README), "exec"), {})
-    assert out.getvalue().strip().splitlines() == ["[0, 1, 2]", "0.99"]
+    assert out.getvalue().strip().splitlines() == ["[0, 1, 2]", "[0, 1, 2]", "0.99"]
