@@ -429,7 +429,7 @@ fn sampled_cut(
 /// written to `rows`: the same survivors as [`screen_marked`] with every row marked, in
 /// row order, those at the largest kept distance last.
 ///
-/// No distance is stored: a sample's cut ([`sampled_cut`]) is computed first, then one
+/// No distance is stored: the cut of a sample of rows is computed first, then one
 /// pass over all sketches collects the rows within it, and only those are ranked.
 pub fn screen_all(
     sketches: &[u64],

@@ -61,9 +61,7 @@ impl<'a> TableView<'a> {
         Ok(members)
     }
 
-    /// The rows of bucket `i` as [`members`](Self::members) gives them, with the range
-    /// checked but not the row numbers: for a caller that checks each row number it uses
-    /// (k-NN checks the rows it marks, and needs none when a table's buckets hold every row).
+    /// The rows of bucket `i`, with the directory's range checked but not the row numbers.
     fn span(&self, i: usize) -> Result<&'a [u32]> {
         let start = self.directory[2 * i + 1];
         let end = match self.directory.get(2 * i + 3) {
@@ -105,8 +103,9 @@ impl<'a> TableView<'a> {
         }
     }
 
-    /// [`lookup`](Self::lookup) without the check of the row numbers (see
-    /// [`span`](Self::span)): every row number must be checked before it is used.
+    /// [`lookup`](Self::lookup) with the bucket's range checked but not its row numbers:
+    /// the caller must check each row number before it uses it (k-NN checks the rows it
+    /// marks, and reads none when a table's buckets hold every row).
     pub fn lookup_unchecked_rows(&self, key: u64) -> Result<&'a [u32]> {
         match self.find(key) {
             Some(i) => self.span(i),

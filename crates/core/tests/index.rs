@@ -245,34 +245,40 @@ fn build_sketched(path: &Path, data: &[f32], sketch_bits: usize, bucket_length: 
     Index::open(path).unwrap()
 }
 
-/// Check that `screened`, the answers of `sketched` to rows `first..first + count` of `data`
-/// (excluding each row itself when `join`), are the exact top `k` of the `rerank`
-/// candidates nearest in Hamming distance (ties by smaller row), the candidates being what
-/// `plain` measures; return how many queries the screen answered differently from measuring
-/// every candidate (`everything`).
-#[allow(clippy::too_many_arguments)]
-fn check_screen(
-    sketched: &Index,
-    plain: &Index,
-    data: &[f32],
-    first: usize,
-    count: usize,
+/// Queries for [`check_screen`]: rows `rows` of the data, asked by `knn`, or by `knn_join`
+/// (each row excluded from its own answers) when `join`.
+struct Ask {
+    rows: std::ops::Range<usize>,
     join: bool,
-    (k, probes, rerank): (usize, usize, usize),
-    screened: &IndexKnn,
-    everything: &IndexKnn,
-) -> usize {
-    let n = data.len() / 8;
-    let queries = Rows::new(&data[8 * first..8 * (first + count)], 8).unwrap();
-    let candidates = if join {
-        plain.knn_join(None, first..first + count, n, probes, None)
-    } else {
-        plain.knn(queries, n, probes, None)
+    k: usize,
+    probes: usize,
+}
+
+impl Ask {
+    fn run(&self, index: &Index, data: &[f32], k: usize, rerank: Option<usize>) -> IndexKnn {
+        if self.join {
+            index.knn_join(None, self.rows.clone(), k, self.probes, rerank)
+        } else {
+            let queries = Rows::new(&data[8 * self.rows.start..8 * self.rows.end], 8).unwrap();
+            index.knn(queries, k, self.probes, rerank)
+        }
+        .unwrap()
     }
-    .unwrap();
+}
+
+/// Check that `sketched`'s answers with `rerank` are the exact top k of the `rerank`
+/// candidates nearest in Hamming distance (ties by smaller row), the query's sketch
+/// computed from the stored planes and the candidates being what `plain` measures; return
+/// how many queries the screen answered differently from measuring every candidate.
+fn check_screen(sketched: &Index, plain: &Index, data: &[f32], ask: &Ask, rerank: usize) -> usize {
+    let (n, k) = (data.len() / 8, ask.k);
+    let screened = ask.run(sketched, data, k, Some(rerank));
+    let everything = ask.run(plain, data, k, None);
+    let candidates = ask.run(plain, data, n, None);
+    let queries = Rows::new(&data[8 * ask.rows.start..8 * ask.rows.end], 8).unwrap();
     let query_sketches = sketched.sketcher().unwrap().sketch(queries);
     let mut differs = 0;
-    for q in 0..count {
+    for q in 0..queries.len() {
         let qs = &query_sketches[q * 2..q * 2 + 2];
         let hamming = |r: usize| -> u32 {
             let s = sketched.sketch(r).unwrap();
@@ -331,22 +337,16 @@ fn sketches_rank_candidates_before_exact_distances() {
     let everything = sketched.knn(queries, k, probes, Some(4000)).unwrap();
     assert_eq!(everything, plain.knn(queries, k, probes, None).unwrap());
 
-    // With rerank r, the answer is the exact top k of the r candidates nearest in Hamming
-    // distance (ties by smaller row), the query's sketch computed from the stored planes.
-    // A small r ranks many candidates per kept one, which takes a sample's cut first.
+    // With a smaller rerank, the screen decides. A small one ranks many candidates per
+    // kept one, which takes a sample's cut first.
+    let ask = Ask {
+        rows: 100..160,
+        join: false,
+        k,
+        probes,
+    };
     for rerank in [40, 8] {
-        let screened = sketched.knn(queries, k, probes, Some(rerank)).unwrap();
-        let differs = check_screen(
-            &sketched,
-            &plain,
-            &data,
-            100,
-            60,
-            false,
-            (k, probes, rerank),
-            &screened,
-            &everything,
-        );
+        let differs = check_screen(&sketched, &plain, &data, &ask, rerank);
         assert!(
             differs > 0,
             "a screen of {rerank} should change some answers"
@@ -387,41 +387,26 @@ fn buckets_holding_every_row_screen_all_rows() {
     );
     let fewer = plain.knn(queries, 4000, 1, None).unwrap();
     assert!(fewer.ids.contains(&-1), "one probe misses some rows");
-    let everything = sketched.knn(queries, k, probes, Some(4000)).unwrap();
-    assert_eq!(everything, plain.knn(queries, k, probes, None).unwrap());
+    let knn = Ask {
+        rows: 500..560,
+        join: false,
+        k,
+        probes,
+    };
+    // A self-join excludes each row, also when every row is a candidate.
+    let join = Ask {
+        rows: 0..200,
+        join: true,
+        k,
+        probes,
+    };
     for rerank in [40, 8, 1000] {
-        let screened = sketched.knn(queries, k, probes, Some(rerank)).unwrap();
-        let differs = check_screen(
-            &sketched,
-            &plain,
-            &data,
-            500,
-            60,
-            false,
-            (k, probes, rerank),
-            &screened,
-            &everything,
-        );
+        let differs = check_screen(&sketched, &plain, &data, &knn, rerank);
         assert!(
             differs > 0 || rerank == 1000,
             "a screen of {rerank} should change some answers"
         );
-        // A self-join excludes each row, also when every row is a candidate.
-        let joined = sketched
-            .knn_join(None, 0..200, k, probes, Some(rerank))
-            .unwrap();
-        let joined_all = plain.knn_join(None, 0..200, k, probes, None).unwrap();
-        check_screen(
-            &sketched,
-            &plain,
-            &data,
-            0,
-            200,
-            true,
-            (k, probes, rerank),
-            &joined,
-            &joined_all,
-        );
+        check_screen(&sketched, &plain, &data, &join, rerank);
     }
 }
 
