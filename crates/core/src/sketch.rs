@@ -500,7 +500,8 @@ fn histogram_cut(dist: &[u16], bits: usize, keep: usize, counts: &mut Vec<u32>) 
 }
 
 /// Keep the `keep < rows.len()` rows with the smallest `dist` (parallel to `rows`, each
-/// at most `bits`), ties to the smaller rows.
+/// at most `bits`), ties to the smaller rows. With many rows per kept one, a sample's cut
+/// ([`sampled_cut`]) first drops those that cannot be kept.
 fn keep_nearest(
     rows: &mut Vec<u32>,
     dist: &mut Vec<u16>,
