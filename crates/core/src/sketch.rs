@@ -452,14 +452,21 @@ pub fn screen_all(
             sampled_cut(dist.iter().copied(), bits, keep, counts)
         })
         .unwrap_or(bits as u16);
-    rows.clear();
-    within_run(query, sketches, 0, cut, rows);
-    if let Some(e) = exclude {
-        rows.retain(|&r| r != e);
-    }
-    if rows.len() < keep && usize::from(cut) < bits {
+    // The rows within `max` but `exclude` (every row at `bits`: no distance needed).
+    let collect = |max: u16, rows: &mut Vec<u32>| {
         rows.clear();
-        rows.extend((0..n as u32).filter(|&r| Some(r) != exclude));
+        if usize::from(max) < bits {
+            within_run(query, sketches, 0, max, rows);
+        } else {
+            rows.extend(0..n as u32);
+        }
+        if let Some(e) = exclude {
+            rows.retain(|&r| r != e);
+        }
+    };
+    collect(cut, rows);
+    if rows.len() < keep && usize::from(cut) < bits {
+        collect(bits as u16, rows);
     }
     screen(rows, sketches, query, keep);
 }
