@@ -4,8 +4,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fast_lsh_ann_benches::planted;
-use fast_lsh_ann_core::join::similarity_join;
-use fast_lsh_ann_core::knn::batch_knn;
+use fast_lsh_ann_core::model::join::similarity_join;
+use fast_lsh_ann_core::model::knn::batch_knn;
 use fast_lsh_ann_core::{BrpHasher, BrpParams, Rows};
 
 fn join(c: &mut Criterion) {

@@ -49,6 +49,15 @@ pub enum ErrorKind {
         /// The path given.
         path: PathBuf,
     },
+    /// A builder was given keys out of order (a bug in the caller, not damaged data).
+    OutOfOrder {
+        /// The file being written.
+        path: PathBuf,
+        /// The last key accepted.
+        previous: u64,
+        /// The key that came after it.
+        got: u64,
+    },
 }
 
 impl Error {
@@ -60,6 +69,15 @@ impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         ErrorKind::Format(fast_lsh_ann_format::Error::io(path, source)).into()
+    }
+
+    /// A damaged index file: a format `Corrupt` error for `path`.
+    pub fn corrupt(path: &std::path::Path, detail: String) -> Self {
+        fast_lsh_ann_format::Error::from(fast_lsh_ann_format::ErrorKind::Corrupt {
+            path: path.to_owned(),
+            detail,
+        })
+        .into()
     }
 
     /// Shorthand for [`ErrorKind::InvalidParameter`].
@@ -107,6 +125,15 @@ impl fmt::Display for Error {
             ErrorKind::NotFound { path } => {
                 write!(f, "no index at {} (no MANIFEST there)", path.display())
             }
+            ErrorKind::OutOfOrder {
+                path,
+                previous,
+                got,
+            } => write!(
+                f,
+                "{}: key {got:#x} arrived after {previous:#x}; keys must be pushed in ascending order (a bug in fast_lsh_ann: please report it)",
+                path.display()
+            ),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! that run at block-kernel speed on one machine.
 //!
 //! ```
-//! use fast_lsh_ann_core::{BrpHasher, BrpParams, Rows, knn::batch_knn};
+//! use fast_lsh_ann_core::{BrpHasher, BrpParams, Rows, model::knn::batch_knn};
 //! let data = [0.0f32, 0.0, 1.0, 1.0, 5.0, 5.0];
 //! let rows = Rows::new(&data, 2).unwrap();
 //! let hasher = BrpHasher::new(BrpParams::new(2, 4.0, 2, 42).unwrap());
@@ -13,39 +13,21 @@
 //! assert_eq!(found.rows[0], 0);
 //! ```
 //!
-//! Modules, one concept each: [`rng`] (Java's generator), [`hash`] (the hash family),
-//! `project` (its `f32` kernel), [`rows`] (borrowed matrices), [`distance`] (Spark's exact
-//! distance), [`tile`] (the block distance kernel), [`bucket`] (rows grouped by bucket),
-//! [`knn`], [`join`], [`error`]; the on-disk index: [`sort`] (external sort), [`table`] (a
-//! hash table's bucket directory and rows), [`writer`] (building), [`index`] (opened for
-//! queries), [`probe`] (multi-probe), [`sketch`] (sign sketches that rank candidates),
-//! [`planes`] (the directions their bits test), [`merge`] (joins of indexes by merging
-//! their tables).
+//! The data flow reads from the folders. [`kernels`] are the leaves; [`hash`] and
+//! [`sketch`] sit on them; [`bucket`] builds and reads tables of buckets; the in-memory
+//! Spark-like [`model`] and the on-disk [`index`] are the two clients; [`join`] serves
+//! both. No module imports in a circle, and the index reader never imports its writer.
 #![deny(missing_docs)]
 
 pub mod bucket;
-mod cpu;
-pub mod distance;
 pub mod error;
 pub mod hash;
 pub mod index;
 pub mod join;
-pub mod knn;
-pub mod merge;
-pub mod params;
-pub mod planes;
-pub mod probe;
-mod project;
-pub mod rng;
-pub mod rows;
+pub mod kernels;
+pub mod model;
 pub mod sketch;
-pub mod sort;
-pub mod stream;
-pub mod table;
-pub mod tile;
-pub mod writer;
 
 pub use error::{Error, ErrorKind, Result};
-pub use hash::{Arithmetic, BrpHasher};
-pub use params::{BrpParams, SPARK_DEFAULT_SEED};
-pub use rows::{Element, Rows};
+pub use hash::{Arithmetic, BrpHasher, BrpParams, SPARK_DEFAULT_SEED};
+pub use kernels::{Element, Rows};

@@ -3,6 +3,7 @@
 //! recomputed from the vectors with a fresh hasher, and k-NN must equal brute force over
 //! the rows that collide. A format or key change that breaks old indexes fails here.
 
+use fast_lsh_ann_core::hash::key::bucket_key;
 use fast_lsh_ann_core::index::Index;
 use fast_lsh_ann_core::{Arithmetic, Rows};
 use std::path::PathBuf;
@@ -55,7 +56,7 @@ fn check(name: &str, arithmetic: Arithmetic, want_ids: impl Fn(usize) -> i64) {
         .chunks_exact(per_row)
         .map(|h| {
             (0..params.num_hash_tables)
-                .map(|t| params.bucket_key(h, t))
+                .map(|t| bucket_key(h, params.projections_per_table, t))
                 .collect()
         })
         .collect();

@@ -2,7 +2,7 @@
 //! against brute force, and refuse damaged files.
 
 use fast_lsh_ann_core::index::{Index, IndexKnn};
-use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
+use fast_lsh_ann_core::index::{IndexParams, IndexWriter};
 use fast_lsh_ann_core::{Arithmetic, ErrorKind, Rows};
 use std::path::Path;
 

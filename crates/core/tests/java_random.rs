@@ -1,7 +1,7 @@
 //! Every value of Java's `nextGaussian` fixture (6 seeds x 2,000 draws, produced by a real
 //! JVM) must come out of `JavaRandom` bit for bit.
 
-use fast_lsh_ann_core::rng::JavaRandom;
+use fast_lsh_ann_core::hash::rng::JavaRandom;
 use std::collections::BTreeMap;
 
 #[test]

@@ -2,10 +2,10 @@
 //! exactly once, nothing beyond it, exact distances; through the streaming channel too.
 
 use fast_lsh_ann_core::index::Index;
+use fast_lsh_ann_core::index::{IndexParams, IndexWriter};
 use fast_lsh_ann_core::join::Plan;
-use fast_lsh_ann_core::merge::{JoinOptions, JoinSide, JoinSummary, MemoryTables, join};
-use fast_lsh_ann_core::stream::{Next, Other, PairStream};
-use fast_lsh_ann_core::writer::{IndexParams, IndexWriter};
+use fast_lsh_ann_core::join::stream::{Next, Other, PairStream};
+use fast_lsh_ann_core::join::{JoinOptions, JoinSide, JoinSummary, MemoryTables, join};
 use fast_lsh_ann_core::{Arithmetic, Rows};
 use std::collections::BTreeMap;
 use std::path::Path;

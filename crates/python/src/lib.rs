@@ -9,11 +9,11 @@ mod error;
 
 use error::to_py;
 use fast_lsh_ann_core::index::{Index as CoreIndex, IndexKnn};
-use fast_lsh_ann_core::join::{JoinPairs, Plan, similarity_join, similarity_join_cms};
-use fast_lsh_ann_core::knn::batch_knn;
-use fast_lsh_ann_core::merge::{JoinOptions, JoinSummary, MemoryTables};
-use fast_lsh_ann_core::stream::{Next, Other, PairStream};
-use fast_lsh_ann_core::writer::{IndexParams, IndexWriter as CoreWriter};
+use fast_lsh_ann_core::index::{IndexParams, IndexWriter as CoreWriter};
+use fast_lsh_ann_core::join::stream::{Next, Other, PairStream};
+use fast_lsh_ann_core::join::{JoinOptions, JoinSummary, MemoryTables, Plan};
+use fast_lsh_ann_core::model::join::{JoinPairs, similarity_join, similarity_join_cms};
+use fast_lsh_ann_core::model::knn::batch_knn;
 use fast_lsh_ann_core::{Arithmetic, BrpHasher, BrpParams, Element, Rows};
 use numpy::{
     IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,

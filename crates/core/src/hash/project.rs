@@ -11,7 +11,7 @@
 //! which on the machines measured ran ~20% faster per hash than the join's 16 x 4 tile
 //! (whose second panel would be half padding for the common `L x k = 24`).
 
-use crate::cpu::multiversion;
+use crate::kernels::cpu::multiversion;
 
 /// Unit vectors rounded to `f32`, packed for the kernel.
 #[derive(Debug, Clone)]

@@ -21,9 +21,9 @@
 //! Everything is computed in `f64` with plain multiply-adds in a fixed order, so a build is
 //! reproducible on every CPU. The result is stored in the index, never recomputed.
 
-use crate::cpu::multiversion;
-use crate::rng::JavaRandom;
-use crate::rows::Rows;
+use crate::hash::rng::JavaRandom;
+use crate::kernels::Rows;
+use crate::kernels::cpu::multiversion;
 use rayon::prelude::*;
 
 /// Rows of the sample (evenly spaced) whose covariance finds the principal subspace.
@@ -231,7 +231,7 @@ mod tests {
     fn covariance_is_the_plain_sum_bit_for_bit() {
         // 700 rows: three blocks of 256 rows (the last short), each summed row by row.
         let dim = 9;
-        let data = crate::rows::uniform_rows(700, dim, 4, 3.0);
+        let data = crate::kernels::rows::uniform_rows(700, dim, 4, 3.0);
         let rows = Rows::new(&data, dim).unwrap();
         let centre = column_means(rows);
         let mut want = vec![0.0f64; dim * dim];
@@ -268,7 +268,7 @@ mod tests {
     #[test]
     fn planes_are_orthonormal_in_blocks_of_dim() {
         let dim = 10;
-        let data = crate::rows::uniform_rows(50, dim, 1, 1.0);
+        let data = crate::kernels::rows::uniform_rows(50, dim, 1, 1.0);
         // 64 planes in 10 dimensions: six full blocks and one of four.
         let (centre, planes) = fit_rows(&data, dim, 64);
         assert_eq!(centre.len(), dim);
@@ -283,7 +283,7 @@ mod tests {
         // 3,000 rows that vary along the first 64 of 100 coordinates (and a little along
         // the others): 64 planes must lie (almost) in those 64 coordinates.
         let (dim, bits) = (100, 64);
-        let mut data = crate::rows::uniform_rows(3000, dim, 7, 1.0);
+        let mut data = crate::kernels::rows::uniform_rows(3000, dim, 7, 1.0);
         for row in data.chunks_mut(dim) {
             for v in &mut row[bits..] {
                 *v *= 1e-3;

@@ -1,14 +1,12 @@
-//! One hash table on disk: a bucket directory (`(key, start)` per non-empty bucket, keys
+//! One hash table as it is stored (on disk, or in memory in the same layout): a bucket directory (`(key, start)` per non-empty bucket, keys
 //! ascending) and the rows of every bucket, contiguous, as `u32`s.
 //!
 //! Looking a key up is a binary search of the directory, `O(log B)` over the `B` buckets,
 //! then one contiguous slice of rows. Walking the directory in order gives the buckets in
 //! key order, which is what a merge-join of two tables needs.
 
-use crate::error::Result;
-use crate::writer::corrupt_err;
-use fast_lsh_ann_format::{Kind, SegmentInfo, SegmentWriter};
-use std::path::{Path, PathBuf};
+use crate::error::{Error, Result};
+use std::path::Path;
 
 /// A table opened for reading over any bytes (an mmap, in an index). The segments' frames
 /// were validated by the caller; ranges are checked here, on every access.
@@ -53,7 +51,7 @@ impl<'a> TableView<'a> {
             .iter()
             .fold(false, |bad, &r| bad | (r as usize >= n))
         {
-            return Err(corrupt_err(
+            return Err(Error::corrupt(
                 self.path,
                 format!("bucket {i} lists a row number of {n} rows or more"),
             ));
@@ -69,7 +67,7 @@ impl<'a> TableView<'a> {
             None => self.rows.len() as u64,
         };
         if start > end || end > self.rows.len() as u64 {
-            return Err(corrupt_err(
+            return Err(Error::corrupt(
                 self.path,
                 format!(
                     "bucket {i} spans rows {start}..{end} of {}",
@@ -117,72 +115,6 @@ impl<'a> TableView<'a> {
     fn find(&self, key: u64) -> Option<usize> {
         let at = self.lower_bound(key);
         (at < self.buckets() && self.key(at) == key).then_some(at)
-    }
-}
-
-/// Segment file names of table `t`: its rows and its directory.
-pub(crate) fn file_names(t: usize) -> (String, String) {
-    (format!("table-{t:03}.seg"), format!("buckets-{t:03}.seg"))
-}
-
-/// Writes one table from `(key, row)` pairs arriving sorted by key, then row.
-pub(crate) struct TableWriter {
-    rows: SegmentWriter,
-    directory: SegmentWriter,
-    last_key: Option<u64>,
-    written: u64,
-    row_buf: Vec<u32>,
-    dir_buf: Vec<u64>,
-    path: PathBuf,
-}
-
-impl TableWriter {
-    /// Create table `t`'s two segments in `dir`.
-    pub(crate) fn create(dir: &Path, t: usize) -> Result<Self> {
-        let (rows_name, dir_name) = file_names(t);
-        Ok(TableWriter {
-            rows: SegmentWriter::create(&dir.join(&rows_name), Kind::Table, 1, 4)?,
-            directory: SegmentWriter::create(&dir.join(dir_name), Kind::Directory, 2, 8)?,
-            last_key: None,
-            written: 0,
-            row_buf: Vec::new(),
-            dir_buf: Vec::new(),
-            path: dir.join(rows_name),
-        })
-    }
-
-    /// Append a sorted batch of pairs (continuing the previous batches' order).
-    pub(crate) fn push(&mut self, batch: &[(u64, u64)]) -> Result<()> {
-        self.row_buf.clear();
-        self.dir_buf.clear();
-        for &(key, row) in batch {
-            if self.last_key != Some(key) {
-                if self.last_key.is_some_and(|last| last > key) {
-                    return Err(corrupt_err(
-                        &self.path,
-                        "pairs arrived out of key order".into(),
-                    ));
-                }
-                self.dir_buf.extend([key, self.written]);
-                self.last_key = Some(key);
-            }
-            self.row_buf.push(row as u32);
-            self.written += 1;
-        }
-        self.rows.write_values(&self.row_buf)?;
-        self.directory.write_values(&self.dir_buf)?;
-        Ok(())
-    }
-
-    /// Start writing both segments back to disk (see [`SegmentWriter::start_sync`]).
-    pub(crate) fn start_sync(&mut self) -> Result<()> {
-        self.rows.start_sync()?;
-        Ok(self.directory.start_sync()?)
-    }
-
-    /// Finish both segments.
-    pub(crate) fn finish(self) -> Result<[SegmentInfo; 2]> {
-        Ok([self.rows.finish()?, self.directory.finish()?])
     }
 }
 

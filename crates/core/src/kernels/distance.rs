@@ -1,6 +1,6 @@
 //! Exact distances, summed the way Spark sums them.
 
-use crate::rows::Element;
+use crate::kernels::Element;
 
 /// Squared Euclidean distance as Spark's `Vectors.sqdist` computes it for dense vectors:
 /// a plain sequential `f64` loop `s += (x_i - y_i)²`, no FMA, no reassociation. Reported
@@ -59,7 +59,7 @@ pub(crate) fn quick_sqdist<T: Element>(a: &[T], b: &[T]) -> f64 {
     s
 }
 
-crate::cpu::multiversion! {
+crate::kernels::cpu::multiversion! {
     /// [`quick_sqdist`] for `f32` rows (what an index stores), with sixteen `f64`
     /// accumulators so the AVX2 build keeps four vector additions in flight; the same
     /// [`quick_rel_error`] bound holds (it holds for any order of the sum).
@@ -81,45 +81,6 @@ crate::cpu::multiversion! {
         s
     }
 }
-
-/// Ask the CPU to start loading `values` into cache (a hint: no effect on results), so a
-/// loop over scattered rows can fetch the next row while it computes on this one.
-#[inline]
-pub(crate) fn prefetch<T>(values: &[T]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let bytes = std::mem::size_of_val(values);
-        let start = values.as_ptr().cast::<i8>();
-        for offset in (0..bytes).step_by(64) {
-            // SAFETY: SSE is part of the x86-64 baseline, so every CPU this code runs on
-            // has the instruction; a prefetch never faults and never reads memory into the
-            // program, and the address is inside (or one line past the start of) `values`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
-        }
-    }
-}
-
-/// The rows of `rows` in order, each handed out once the row [`PREFETCH_AHEAD`] places later
-/// has been asked for with [`prefetch`] (`row` gives a row's values): for loops that read
-/// rows scattered over memory, so the next rows load while this one is computed on.
-pub(crate) fn prefetching<'a, T: 'a>(
-    rows: &'a [u32],
-    row: impl Fn(u32) -> &'a [T] + 'a,
-) -> impl Iterator<Item = u32> + 'a {
-    rows.iter()
-        .take(PREFETCH_AHEAD)
-        .for_each(|&r| prefetch(row(r)));
-    rows.iter().enumerate().map(move |(i, &r)| {
-        if let Some(&next) = rows.get(i + PREFETCH_AHEAD) {
-            prefetch(row(next));
-        }
-        r
-    })
-}
-
-/// How many rows ahead [`prefetching`] asks for.
-const PREFETCH_AHEAD: usize = 4;
 
 /// Relative error bound of [`quick_sqdist`] against [`spark_sqdist`] for vectors of `dim`
 /// values: both are sums of the same `dim` non-negative terms in `f64`, each within

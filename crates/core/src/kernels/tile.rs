@@ -3,7 +3,7 @@
 //!
 //! This kernel only *screens*: its results carry rounding error, bounded by [`Tile::margin`].
 //! Every pair it lets through is re-measured with Spark's exact sequential distance
-//! ([`crate::distance::spark_sqdist`]) before anything is reported, so answers do not depend
+//! ([`crate::kernels::distance::spark_sqdist`]) before anything is reported, so answers do not depend
 //! on how this kernel rounds.
 //!
 //! Layout: rows are packed row-major in groups of [`ROW_GROUP`]; columns are packed in
@@ -13,8 +13,8 @@
 //! Each dot product is one chain of fused multiply-adds in dimension order, whatever the
 //! CPU. Sketch bits (signs of such dots) are stored by indexes, so that order stays fixed.
 
-use crate::cpu::multiversion;
-use crate::rows::{Element, Rows};
+use crate::kernels::cpu::multiversion;
+use crate::kernels::{Element, Rows};
 use std::ops::Range;
 
 /// Rows per register block of the kernel.
@@ -128,13 +128,13 @@ impl<T: Element> PackedCols<T> {
 fn dots_body<T: Element, const NR: usize>(
     rows: &[T],
     dim: usize,
-    b: &PackedCols<T>,
+    packed: &[T],
     panels: Range<usize>,
     out: &mut [T],
 ) {
     let width = panels.len() * NR;
     for (p_out, p) in panels.enumerate() {
-        let panel = &b.data[p * NR * dim..(p + 1) * NR * dim];
+        let panel = &packed[p * NR * dim..(p + 1) * NR * dim];
         for (g, rows) in rows.chunks_exact(ROW_GROUP * dim).enumerate() {
             let (r0, rest) = rows.split_at(dim);
             let (r1, rest) = rest.split_at(dim);
@@ -160,15 +160,15 @@ fn dots_body<T: Element, const NR: usize>(
 
 multiversion! {
     /// [`dots_body`] for `f32` (16-column panels).
-    pub(crate) fn dots_f32(rows: &[f32], dim: usize, b: &PackedCols<f32>, panels: Range<usize>, out: &mut [f32]) {
-        dots_body::<f32, { <f32 as Element>::PANEL }>(rows, dim, b, panels, out)
+    pub(crate) fn dots_f32(rows: &[f32], dim: usize, packed: &[f32], panels: Range<usize>, out: &mut [f32]) {
+        dots_body::<f32, { <f32 as Element>::PANEL }>(rows, dim, packed, panels, out)
     }
 }
 
 multiversion! {
     /// [`dots_body`] for `f64` (8-column panels).
-    pub(crate) fn dots_f64(rows: &[f64], dim: usize, b: &PackedCols<f64>, panels: Range<usize>, out: &mut [f64]) {
-        dots_body::<f64, { <f64 as Element>::PANEL }>(rows, dim, b, panels, out)
+    pub(crate) fn dots_f64(rows: &[f64], dim: usize, packed: &[f64], panels: Range<usize>, out: &mut [f64]) {
+        dots_body::<f64, { <f64 as Element>::PANEL }>(rows, dim, packed, panels, out)
     }
 }
 
@@ -186,7 +186,7 @@ fn dots_raw<T: Element>(
     let width = panels.len() * T::PANEL;
     out.clear();
     out.resize(rows.len() / dim * width, T::default());
-    T::tile_dots(rows, dim, b, panels, out);
+    T::tile_dots(rows, dim, &b.data, panels, out);
     width
 }
 
@@ -299,7 +299,7 @@ impl<T: Element> Tile<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::uniform_rows;
+    use crate::kernels::rows::uniform_rows;
 
     #[test]
     fn screened_distances_bound_the_exact_ones() {

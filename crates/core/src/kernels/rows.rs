@@ -3,8 +3,8 @@
 //! The engine never copies the caller's vectors to work on them: a [`Rows`] is a
 //! `&[T]` plus a dimension, whether the slice comes from a numpy array, a `Vec` or an mmap.
 
+use super::element::Element;
 use crate::error::{Error, ErrorKind, Result};
-use std::borrow::Cow;
 
 /// The `NonFinite` error for the value at row-major position `at` of `input`.
 pub(crate) fn non_finite(input: &'static str, at: usize, dim: usize) -> Error {
@@ -15,117 +15,6 @@ pub(crate) fn non_finite(input: &'static str, at: usize, dim: usize) -> Error {
     }
     .into()
 }
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
-}
-
-/// A floating-point element type the engine computes in: `f32` or `f64`.
-///
-/// Hashing and reported distances are always evaluated in `f64` (Spark's arithmetic);
-/// the block kernels that only *screen* candidates run in `T` itself.
-pub trait Element:
-    sealed::Sealed
-    + Copy
-    + Send
-    + Sync
-    + PartialOrd
-    + Default
-    + std::fmt::Debug
-    + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + 'static
-{
-    /// Machine epsilon of `T`, as `f64`, for error bounds of the screening kernels.
-    const EPSILON: f64;
-    /// Smallest positive normal value of `T`, as `f64` (below it precision is absolute).
-    const MIN_NORMAL: f64;
-    /// Widen to `f64` (exact for both types).
-    fn to_f64(self) -> f64;
-    /// Round an `f64` to `T`.
-    fn from_f64(x: f64) -> Self;
-    /// `self * a + b` with one rounding.
-    fn mul_add(self, a: Self, b: Self) -> Self;
-    /// Neither NaN nor infinite.
-    fn is_finite(self) -> bool;
-    /// Dot products of a block of rows (row-major, a multiple of `tile::ROW_GROUP` rows)
-    /// against a packed block of columns; see [`crate::tile`]. Each type picks its own
-    /// register blocking.
-    fn tile_dots(
-        rows: &[Self],
-        dim: usize,
-        b: &crate::tile::PackedCols<Self>,
-        panels: std::ops::Range<usize>,
-        out: &mut [Self],
-    );
-    /// Columns per packed panel for this type (one 2x256-bit register row).
-    const PANEL: usize;
-    /// The values as `f32` (what an index stores): borrowed when they already are.
-    fn as_f32(values: &[Self]) -> Cow<'_, [f32]>;
-    /// `distance::quick_sqdist`, with this type's fastest kernel.
-    fn quick_sqdist(a: &[Self], b: &[Self]) -> f64;
-}
-
-/// Both impls differ only in the type, its panel width and its kernel build.
-macro_rules! impl_element {
-    ($t:ident, $panel:expr, $dots:path, $as_f32:expr, $quick:path) => {
-        impl Element for $t {
-            const EPSILON: f64 = $t::EPSILON as f64;
-            const MIN_NORMAL: f64 = $t::MIN_POSITIVE as f64;
-            const PANEL: usize = $panel;
-            #[inline(always)]
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
-            #[inline(always)]
-            fn from_f64(x: f64) -> Self {
-                x as $t
-            }
-            #[inline(always)]
-            fn mul_add(self, a: Self, b: Self) -> Self {
-                $t::mul_add(self, a, b)
-            }
-            #[inline(always)]
-            fn is_finite(self) -> bool {
-                $t::is_finite(self)
-            }
-            fn tile_dots(
-                rows: &[Self],
-                dim: usize,
-                b: &crate::tile::PackedCols<Self>,
-                panels: std::ops::Range<usize>,
-                out: &mut [Self],
-            ) {
-                $dots(rows, dim, b, panels, out)
-            }
-            fn as_f32(values: &[Self]) -> Cow<'_, [f32]> {
-                $as_f32(values)
-            }
-            #[inline(always)]
-            fn quick_sqdist(a: &[Self], b: &[Self]) -> f64 {
-                $quick(a, b)
-            }
-        }
-    };
-}
-
-impl_element!(
-    f32,
-    16,
-    crate::tile::dots_f32,
-    Cow::Borrowed,
-    crate::distance::quick_sqdist_f32
-);
-impl_element!(
-    f64,
-    8,
-    crate::tile::dots_f64,
-    |v: &[f64]| Cow::Owned(v.iter().map(|&x| x as f32).collect()),
-    crate::distance::quick_sqdist
-);
 
 /// A borrowed row-major matrix: `len() * dim()` elements, row `i` at `data[i*dim..(i+1)*dim]`.
 #[derive(Debug, Clone, Copy)]

@@ -2,10 +2,11 @@
 //! batches through a bounded channel: memory holds at most a few batches whatever the
 //! output size, and a slow consumer slows the join down instead of filling memory.
 
+use super::memory::MemoryTables;
+use super::merge::{JoinOptions, JoinSummary, join};
 use crate::error::{Error, Result};
 use crate::index::Index;
-use crate::join::Found;
-use crate::merge::{JoinOptions, JoinSummary, MemoryTables, join};
+use crate::join::kernel::Found;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

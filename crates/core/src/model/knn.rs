@@ -7,17 +7,19 @@
 //! - **gather**, when the query's buckets are small: collect the candidate rows from the
 //!   buckets, measure each exactly, keep the best `k`;
 //! - **tile**, when they hold a large share of all rows (coarse buckets, as Spark's usual
-//!   parameters give): screen every row with the block kernel ([`crate::tile`]) against a
+//!   parameters give): screen every row with the block kernel ([`crate::kernels::tile`]) against a
 //!   block of queries, keep a bounded heap of the best screened candidates per query, then
 //!   re-measure those exactly. A certificate (the k-th exact distance lies below every
 //!   unkept row's lower bound) proves the result; a query that fails it is redone by gather.
 
-use crate::bucket::{Buckets, collide_within};
-use crate::distance::spark_sqdist;
+use crate::bucket::collide_within;
 use crate::error::{Error, Result};
 use crate::hash::BrpHasher;
-use crate::rows::{Element, Rows};
-use crate::tile::{PackedCols, PackedRows, Tile, sqnorm};
+use crate::kernels::distance::spark_sqdist;
+use crate::kernels::tile::{PackedCols, PackedRows, Tile, sqnorm};
+use crate::kernels::topk::{Candidate, best_k};
+use crate::kernels::{Element, Rows};
+use crate::model::buckets::Buckets;
 use rayon::prelude::*;
 use std::collections::BinaryHeap;
 
@@ -45,27 +47,6 @@ pub struct KnnResult {
     pub counts: Vec<usize>,
 }
 
-/// A candidate ordered by (key, row): the heap keeps the largest on top.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Candidate {
-    pub(crate) key: f64,
-    pub(crate) row: u32,
-}
-
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key
-            .total_cmp(&other.key)
-            .then(self.row.cmp(&other.row))
-    }
-}
-
 /// Find, for every query, its `k` nearest candidates among `base` (see the module docs).
 pub fn batch_knn<T: Element>(
     hasher: &BrpHasher,
@@ -89,7 +70,7 @@ pub fn batch_knn<T: Element>(
             .per_table
             .iter()
             .zip(signature(q))
-            .map(|(tb, &key)| tb.get(key).len())
+            .map(|(tb, &key)| tb.get(key as u64).len())
             .sum()
     };
     let (gather, tile): (Vec<usize>, Vec<usize>) = (0..queries.len())
@@ -147,18 +128,6 @@ pub fn batch_knn<T: Element>(
     Ok(result)
 }
 
-/// The `k` best of `candidates` by (key, row), ascending. Final answers are keyed by the
-/// reported distance (not its square), so rows whose distances print equal come in row
-/// order even when their squares differ in the last bit.
-pub(crate) fn best_k(mut candidates: Vec<Candidate>, k: usize) -> Vec<Candidate> {
-    if candidates.len() > k {
-        candidates.select_nth_unstable(k - 1);
-        candidates.truncate(k);
-    }
-    candidates.sort_unstable();
-    candidates
-}
-
 /// The gather plan for one query: exact distances to every row sharing a bucket with it.
 fn gather_one<T: Element>(
     buckets: &Buckets,
@@ -171,7 +140,7 @@ fn gather_one<T: Element>(
         .per_table
         .iter()
         .zip(signature)
-        .flat_map(|(tb, &key)| tb.get(key).iter().copied())
+        .flat_map(|(tb, &key)| tb.get(key as u64).iter().copied())
         .collect();
     rows.sort_unstable();
     rows.dedup();
@@ -271,8 +240,8 @@ fn certified<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::BrpParams;
-    use crate::rows::uniform_rows;
+    use crate::hash::params::BrpParams;
+    use crate::kernels::rows::uniform_rows;
 
     /// Brute force over all rows with the collision rule and exact distances.
     fn reference(h: &BrpHasher, base: Rows<'_, f32>, q: &[f32], k: usize) -> Vec<(i64, f64)> {

@@ -26,7 +26,7 @@ macro_rules! multiversion {
                 fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
-                if $crate::cpu::has_avx2_fma() {
+                if $crate::kernels::cpu::has_avx2_fma() {
                     // SAFETY: `avx2` only differs from `body` in being compiled for AVX2, FMA
                     // and POPCNT, and the line above checked that this CPU executes all three.
                     return unsafe { avx2($($arg),*) };

@@ -1,22 +1,18 @@
-//! An index directory opened for queries: every segment is mmap'd and its frame checked,
-//! so opening costs the same whatever the index's size; [`Index::verify`] reads every byte.
+//! k-NN queries on an opened index: hash the query, visit its buckets (and, with
+//! multi-probe, their neighbours), drop repeats, rank by sign sketch when the index has
+//! them, and measure the survivors exactly.
 
-use crate::distance::{prefetching, quick_sqdist_f32};
+use super::reader::Index;
 use crate::error::{Error, ErrorKind, Result};
-use crate::hash::{Arithmetic, BrpHasher};
-use crate::knn::Candidate;
-use crate::merge::JoinSide;
-use crate::probe::perturbations;
-use crate::rows::{Element, Rows};
-use crate::sketch::{self, Sketcher};
-use crate::table::{self, TableView};
-use crate::writer::{IndexParams, corrupt_err, names};
-use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Segment};
-use memmap2::Mmap;
+use crate::hash::key::bucket_key;
+use crate::hash::probe::perturbations;
+use crate::kernels::distance::quick_sqdist_f32;
+use crate::kernels::prefetch::prefetching;
+use crate::kernels::topk::Candidate;
+use crate::kernels::{Element, Rows};
+use crate::sketch;
 use rayon::prelude::*;
 use std::collections::BinaryHeap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 
 /// Answers of [`Index::knn`], row-major `queries x k`; missing slots hold id -1 and
 /// distance `+inf`.
@@ -28,232 +24,10 @@ pub struct IndexKnn {
     pub distances: Vec<f32>,
 }
 
-/// An opened index.
-pub struct Index {
-    path: PathBuf,
-    params: IndexParams,
-    rows: usize,
-    hasher: BrpHasher,
-    vectors: Segment<Mmap>,
-    signatures: Segment<Mmap>,
-    /// Per table: its rows and its bucket directory.
-    tables: Vec<(Segment<Mmap>, Segment<Mmap>)>,
-    ids: Option<Segment<Mmap>>,
-    sketches: Option<Sketches>,
-}
-
-/// An index's sketches (when built with `sketch_bits > 0`).
-struct Sketches {
-    /// Every row's sketch.
-    rows: Segment<Mmap>,
-    /// The planes and centre, kept mapped so that `verify` reads them.
-    planes: Segment<Mmap>,
-    /// The planes ready to sketch queries.
-    sketcher: Sketcher,
-}
-
 /// Candidates measured exactly per neighbour asked for, when an index has sketches and
 /// the caller does not say ([`Index::knn`]'s `rerank`).
 pub const DEFAULT_RERANK_PER_K: usize = 20;
-
-fn map_segment(dir: &Path, manifest: &Manifest, name: &str, kind: Kind) -> Result<Segment<Mmap>> {
-    let info = manifest
-        .segments
-        .iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| corrupt_err(&dir.join(MANIFEST), format!("lists no segment {name}")))?;
-    let path = dir.join(name);
-    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-    if len != info.len {
-        return Err(corrupt_err(
-            &path,
-            format!("is {len} bytes, the manifest says {}", info.len),
-        ));
-    }
-    // SAFETY: the segment files of a published index are immutable: writers create new
-    // files and never modify published ones, and the index API never writes to them. A
-    // process that truncates or rewrites them behind our back violates that contract (as
-    // with any mmap-based store); every access below is bounds-checked against the length
-    // validated at open.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
-    let seg = Segment::open(&path, map, kind)?;
-    if seg.checksum() != info.checksum {
-        return Err(corrupt_err(
-            &path,
-            "checksum in the footer differs from the manifest's".into(),
-        ));
-    }
-    Ok(seg)
-}
-
 impl Index {
-    /// Open the index at `path`: read and check the manifest, map and check every segment.
-    pub fn open(path: &Path) -> Result<Self> {
-        if !path.join(MANIFEST).exists() {
-            return Err(ErrorKind::NotFound {
-                path: path.to_owned(),
-            }
-            .into());
-        }
-        let manifest = Manifest::read(path)?;
-        let params = IndexParams::from_manifest(&manifest, &path.join(MANIFEST))?;
-        let rows: usize = manifest
-            .get("rows")
-            .and_then(|r| r.parse().ok())
-            .ok_or_else(|| corrupt_err(&path.join(MANIFEST), "bad rows".into()))?;
-        let (dim, tables) = (params.dim, params.num_hash_tables);
-        let expect = |seg: &Segment<Mmap>, name: &str, count: usize, width: usize| -> Result<()> {
-            if seg.count() != count as u64 || seg.width() != width as u64 {
-                return Err(corrupt_err(
-                    &path.join(name),
-                    format!(
-                        "holds {} x {}, expected {count} x {width}",
-                        seg.count(),
-                        seg.width()
-                    ),
-                ));
-            }
-            Ok(())
-        };
-        let vectors = map_segment(path, &manifest, names::VECTORS, Kind::Vectors)?;
-        expect(&vectors, names::VECTORS, rows, dim)?;
-        vectors.values::<f32>()?;
-        let signatures = map_segment(path, &manifest, names::SIGNATURES, Kind::Signatures)?;
-        expect(&signatures, names::SIGNATURES, rows, tables)?;
-        signatures.values::<u64>()?;
-        let projections = map_segment(path, &manifest, names::PROJECTIONS, Kind::Projections)?;
-        let hasher_params = params.hasher_params()?;
-        expect(
-            &projections,
-            names::PROJECTIONS,
-            hasher_params.num_hash_tables,
-            dim,
-        )?;
-        let unit = match params.arithmetic {
-            Arithmetic::Spark => projections.values::<f64>()?.to_vec(),
-            Arithmetic::F32 => projections
-                .values::<f32>()?
-                .iter()
-                .map(|&v| v as f64)
-                .collect(),
-        };
-        let hasher = BrpHasher::with_unit_vectors(hasher_params, unit)
-            .map_err(|e| corrupt_err(&path.join(names::PROJECTIONS), e.to_string()))?
-            .with_arithmetic(params.arithmetic);
-        let mut table_segments = Vec::with_capacity(tables);
-        for t in 0..tables {
-            let (rows_name, dir_name) = table::file_names(t);
-            let members = map_segment(path, &manifest, &rows_name, Kind::Table)?;
-            expect(&members, &rows_name, rows, 1)?;
-            members.values::<u32>()?;
-            let directory = map_segment(path, &manifest, &dir_name, Kind::Directory)?;
-            if directory.width() != 2 || directory.count() > rows as u64 {
-                return Err(corrupt_err(
-                    &path.join(&dir_name),
-                    format!(
-                        "holds {} x {} records",
-                        directory.count(),
-                        directory.width()
-                    ),
-                ));
-            }
-            directory.values::<u64>()?;
-            table_segments.push((members, directory));
-        }
-        let ids = if manifest.get("ids") == Some("true") {
-            let seg = map_segment(path, &manifest, names::IDS, Kind::Ids)?;
-            expect(&seg, names::IDS, rows, 1)?;
-            seg.values::<i64>()?;
-            Some(seg)
-        } else {
-            None
-        };
-        let sketches = match params.sketch_bits {
-            0 => None,
-            bits => {
-                let seg = map_segment(path, &manifest, names::SKETCHES, Kind::Sketches)?;
-                expect(&seg, names::SKETCHES, rows, bits / 64)?;
-                seg.values::<u64>()?;
-                let planes =
-                    map_segment(path, &manifest, names::SKETCH_PLANES, Kind::SketchPlanes)?;
-                expect(&planes, names::SKETCH_PLANES, bits + 1, dim)?;
-                let sketcher = Sketcher::from_stored(dim, bits, planes.values::<f32>()?.to_vec())
-                    .map_err(|e| {
-                    corrupt_err(&path.join(names::SKETCH_PLANES), e.to_string())
-                })?;
-                Some(Sketches {
-                    rows: seg,
-                    planes,
-                    sketcher,
-                })
-            }
-        };
-        Ok(Index {
-            path: path.to_owned(),
-            params,
-            rows,
-            hasher,
-            vectors,
-            signatures,
-            tables: table_segments,
-            ids,
-            sketches,
-        })
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    /// True when the index has no rows.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// The build parameters.
-    pub fn params(&self) -> &IndexParams {
-        &self.params
-    }
-
-    /// Where the index lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Read every segment and check its checksum.
-    pub fn verify(&self) -> Result<()> {
-        let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures];
-        all.extend(self.tables.iter().flat_map(|(rows, dir)| [rows, dir]));
-        all.extend(self.ids.iter());
-        all.extend(self.sketches.iter().flat_map(|s| [&s.rows, &s.planes]));
-        all.par_iter()
-            .try_for_each(|s| s.verify().map_err(Error::from))
-    }
-
-    fn vectors(&self) -> &[f32] {
-        self.vectors.values::<f32>().expect("checked at open")
-    }
-
-    /// Table `t`: its bucket directory and rows.
-    pub fn table(&self, t: usize) -> TableView<'_> {
-        let (rows, directory) = &self.tables[t];
-        TableView::new(
-            directory.values::<u64>().expect("checked at open"),
-            rows.values::<u32>().expect("checked at open"),
-            rows.path(),
-        )
-    }
-
-    /// The external id of `row` (its row number when the index has no ids).
-    pub fn external_id(&self, row: usize) -> i64 {
-        match &self.ids {
-            Some(ids) => ids.values::<i64>().expect("checked at open")[row],
-            None => row as i64,
-        }
-    }
-
     /// The `k` nearest rows to each query among those sharing a bucket with it in some
     /// table, visiting `probes` extra buckets per table (multi-probe); nearest first, ties
     /// by smaller row. Parallel over queries.
@@ -315,44 +89,6 @@ impl Index {
                 self.knn_many(queries, k, probes, rerank, own, Some(rows.start))
             }
         }
-    }
-
-    /// Check that `other` can be joined with this index: same parameters and projections.
-    pub(crate) fn check_compatible(&self, other: &Index) -> Result<()> {
-        if self.params != other.params || self.hasher.unit_vectors() != other.hasher.unit_vectors()
-        {
-            return Err(Error::invalid(
-                "other",
-                format!(
-                    "was built with other parameters or projections ({:?}, this index {:?}); \
-                     joins need both built alike",
-                    other.params, self.params
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Check that `other`'s sketches compare with this index's (the same centre and planes,
-    /// as a join's `max_hamming` screen needs). Each index fits its planes to its own first
-    /// rows, so two indexes built from different data do not pass.
-    pub(crate) fn check_sketches(&self, other: &Index) -> Result<()> {
-        if self.sketcher().map(Sketcher::stored) != other.sketcher().map(Sketcher::stored) {
-            return Err(Error::invalid(
-                "max_hamming",
-                "the other index's sketch planes differ from this index's (each index fits \
-                 them to its first rows); join its vectors as an array instead, or omit \
-                 max_hamming",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Every row's sketch (`sketch_bits / 64` words per row), if the index has sketches.
-    fn stored_sketches(&self) -> Option<&[u64]> {
-        self.sketches
-            .as_ref()
-            .map(|s| s.rows.values::<u64>().expect("checked at open"))
     }
 
     /// How many candidates per query get an exact distance: all (`None`) without sketches.
@@ -431,7 +167,7 @@ impl Index {
             let mine = &home[t * per_table..(t + 1) * per_table];
             let table = self.table(t);
             let mut visit = |values: &[i64]| -> Result<()> {
-                let key = self.params.bucket_key(values, 0);
+                let key = bucket_key(values, per_table, 0);
                 buckets.push((t, table.lookup_unchecked_rows(key)?));
                 Ok(())
             };
@@ -496,7 +232,7 @@ impl Index {
     ) -> Result<()> {
         let total = self.rows;
         let corrupt = |t: usize, r: u32| {
-            corrupt_err(
+            Error::corrupt(
                 self.tables[t].0.path(),
                 format!("lists row {r} of an index of {total} rows"),
             )
@@ -577,42 +313,6 @@ impl Index {
             }
             Ok(())
         })
-    }
-
-    /// This index as a side of a [`merge::join`](crate::merge::join).
-    pub fn side(&self) -> JoinSide<'_> {
-        JoinSide {
-            vectors: Rows::new(self.vectors(), self.params.dim).expect("checked at open"),
-            signatures: self.signatures.values::<u64>().expect("checked at open"),
-            tables: (0..self.params.num_hash_tables)
-                .map(|t| self.table(t))
-                .collect(),
-            sketches: self.stored_sketches(),
-        }
-    }
-
-    /// The hasher of the index's stored projections.
-    pub fn hasher(&self) -> &BrpHasher {
-        &self.hasher
-    }
-
-    /// Row `row`'s sign sketch, if the index has sketches.
-    pub fn sketch(&self, row: usize) -> Option<&[u64]> {
-        let words = self.params.sketch_bits / 64;
-        self.stored_sketches()
-            .map(|s| &s[row * words..(row + 1) * words])
-    }
-
-    /// The sketcher of the index's stored planes (which computes a query's sketch), if the
-    /// index has sketches.
-    pub fn sketcher(&self) -> Option<&Sketcher> {
-        self.sketches.as_ref().map(|s| &s.sketcher)
-    }
-
-    /// Each row's bucket key in every table (the signatures segment).
-    pub fn signature(&self, row: usize) -> &[u64] {
-        let l = self.params.num_hash_tables;
-        &self.signatures.values::<u64>().expect("checked at open")[row * l..(row + 1) * l]
     }
 }
 

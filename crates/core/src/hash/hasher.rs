@@ -14,10 +14,10 @@
 //! projections of 1M x 128 rows take 446 ms in `f64` and 144 ms in `f32` on one core.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::params::BrpParams;
-use crate::project::Projections;
-use crate::rng::JavaRandom;
-use crate::rows::{Element, Rows};
+use crate::hash::params::BrpParams;
+use crate::hash::project::Projections;
+use crate::hash::rng::JavaRandom;
+use crate::kernels::{Element, Rows};
 use rayon::prelude::*;
 
 /// Number of lane accumulators of Spark's `VectorBLAS` on a 512-bit machine (where the
@@ -148,7 +148,7 @@ fn project_block_avx2(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &
 /// (the same bits either way).
 fn dots_row(unit: &[f64], x: &[f64], out: &mut [f64]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu::has_avx2_fma() {
+    if crate::kernels::cpu::has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { dots_avx2(unit, x, out) };
     }
@@ -160,7 +160,7 @@ fn dots_row(unit: &[f64], x: &[f64], out: &mut [f64]) {
 /// Hash a block of `f64` rows (see [`project_with`]) on the fastest kernel this CPU runs.
 fn project_block(unit: &[f64], rows: &[f64], dim: usize, alpha: f64, out: &mut [i64]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::cpu::has_avx2_fma() {
+    if crate::kernels::cpu::has_avx2_fma() {
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         return unsafe { project_block_avx2(unit, rows, dim, alpha, out) };
     }
@@ -380,7 +380,7 @@ impl BrpHasher {
             .min();
         match first_bad {
             None => Ok(()),
-            Some(at) => Err(crate::rows::non_finite(input, at, dim)),
+            Some(at) => Err(crate::kernels::rows::non_finite(input, at, dim)),
         }
     }
 
@@ -548,7 +548,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx2_dot_is_bit_identical() {
-        if !crate::cpu::has_avx2_fma() {
+        if !crate::kernels::cpu::has_avx2_fma() {
             return;
         }
         for len in [1, 7, 8, 9, 16, 100, 128, 131] {

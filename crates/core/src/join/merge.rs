@@ -14,13 +14,13 @@
 //! both sides, `max_hamming` drops candidate pairs whose sketches differ in too many bits
 //! before they are measured, in either plan.
 
+use crate::bucket::TableView;
 use crate::error::{Error, Result};
-use crate::hash::BrpHasher;
-use crate::join::{Found, Pairing, Plan, Screen, join_group};
-use crate::rows::{Element, Rows};
-use crate::sketch::{Sketcher, Sketches};
-use crate::table::TableView;
-use crate::writer::IndexParams;
+use crate::index::Index;
+use crate::index::IndexParams;
+use crate::join::kernel::{Found, Pairing, Plan, Screen, join_group};
+use crate::kernels::Rows;
+use crate::sketch::Sketches;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -45,6 +45,21 @@ impl JoinSide<'_> {
     }
 }
 
+impl Index {
+    /// This index as a side of a [`join`] (defined here, beside the join, so that the
+    /// index does not depend on its clients).
+    pub fn side(&self) -> JoinSide<'_> {
+        JoinSide {
+            vectors: Rows::new(self.vectors(), self.params().dim).expect("checked at open"),
+            signatures: self.signatures(),
+            tables: (0..self.params().num_hash_tables)
+                .map(|t| self.table(t))
+                .collect(),
+            sketches: self.stored_sketches(),
+        }
+    }
+}
+
 /// Does pair (`i` of `a`, `j` of `b`) count when measured in table `t`? It must collide in
 /// at least `min_collisions` tables and, with `t < L` (a bucket of table `t` holds both),
 /// in no earlier table: a pair is counted in the first table where it collides. `t == L`
@@ -64,92 +79,6 @@ fn counts_in(
             && (min_collisions == 1 || collisions() >= min_collisions)
     } else {
         collisions() >= min_collisions
-    }
-}
-
-/// A side built in memory from rows that are not in an index (hashed with the index's
-/// projections, each table sorted in memory).
-#[derive(Debug, Clone)]
-pub struct MemoryTables {
-    vectors: Vec<f32>,
-    dim: usize,
-    signatures: Vec<u64>,
-    directories: Vec<Vec<u64>>,
-    rows: Vec<Vec<u32>>,
-    sketches: Option<Vec<u64>>,
-}
-
-impl MemoryTables {
-    /// Bucket `rows` under `params`, hashed with `hasher` (the index's), and sketch them
-    /// with `sketcher` (the index's, so that sketches compare) if given.
-    pub fn new<T: Element>(
-        params: &IndexParams,
-        hasher: &BrpHasher,
-        rows: Rows<'_, T>,
-        sketcher: Option<&Sketcher>,
-    ) -> Result<Self> {
-        let mut signatures = vec![0u64; rows.len() * params.num_hash_tables];
-        params.signatures_into(hasher, rows, &mut signatures)?;
-        let vectors = T::as_f32(rows.as_slice()).into_owned();
-        let l = params.num_hash_tables;
-        let n = signatures.len() / l.max(1);
-        let (mut directories, mut rows) = (Vec::with_capacity(l), Vec::with_capacity(l));
-        for t in 0..l {
-            let mut pairs: Vec<(u64, u32)> =
-                (0..n).map(|r| (signatures[r * l + t], r as u32)).collect();
-            pairs.sort_unstable();
-            let mut directory = Vec::new();
-            for (at, &(key, _)) in pairs.iter().enumerate() {
-                if at == 0 || pairs[at - 1].0 != key {
-                    directory.extend([key, at as u64]);
-                }
-            }
-            directories.push(directory);
-            rows.push(pairs.into_iter().map(|(_, r)| r).collect());
-        }
-        let sketches = match sketcher {
-            Some(s) => Some(s.sketch(Rows::new(&vectors, params.dim)?)),
-            None => None,
-        };
-        Ok(MemoryTables {
-            vectors,
-            dim: params.dim,
-            signatures,
-            directories,
-            rows,
-            sketches,
-        })
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.vectors.len() / self.dim
-    }
-
-    /// Vector dimension.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    /// True when there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.vectors.is_empty()
-    }
-
-    /// This side, for [`join`].
-    pub fn side(&self) -> Result<JoinSide<'_>> {
-        let path = std::path::Path::new("<memory>");
-        Ok(JoinSide {
-            vectors: Rows::new(&self.vectors, self.dim)?,
-            signatures: &self.signatures,
-            tables: self
-                .directories
-                .iter()
-                .zip(&self.rows)
-                .map(|(d, r)| TableView::new(d, r, path))
-                .collect(),
-            sketches: self.sketches.as_deref(),
-        })
     }
 }
 

@@ -1,0 +1,12 @@
+//! Joins: the group kernel and planner both joins share ([`kernel`]), the merge join of
+//! index tables ([`merge`]), the in-memory side of a join with an index ([`memory`]), and
+//! pairs streamed to a consumer through a bounded channel ([`stream`]).
+
+pub mod kernel;
+pub mod memory;
+pub mod merge;
+pub mod stream;
+
+pub use kernel::Plan;
+pub use memory::MemoryTables;
+pub use merge::{JoinOptions, JoinSide, JoinSummary, join};
