@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fast_lsh_ann as fla
-import fast_lsh_ann.__main__ as cli
+from fast_lsh_ann import _files
 from fast_lsh_ann.__main__ import main
 
 PARAMS = ["--bucket-length", "2.0", "--tables", "3", "--projections-per-table", "2", "--seed", "7"]
@@ -63,7 +63,7 @@ def test_build_feeds_memory_mapped_row_chunks_and_ids(
     X = data(1000, 8, 2)
     np.save(tmp_path / "x.npy", X)
     np.save(tmp_path / "ids.npy", np.arange(1000, dtype=np.int64) * 10 + 5)
-    monkeypatch.setattr(cli, "_CHUNK_BYTES", 8 * 4 * 128)  # 128 rows per chunk
+    monkeypatch.setattr(_files, "CHUNK_BYTES", 8 * 4 * 128)  # 128 rows per chunk
     seen: list[Any] = []
     real_build = fla.Index.build
 
@@ -206,6 +206,9 @@ def test_parquet_without_pyarrow_is_a_clear_error(
     code, out, err = run(capsys, "build", tmp_path / "idx2", "--input", tmp_path / "x.parquet", "--bucket-length", "1", "--tables", "2")
     assert (code, out) == (2, "")
     assert err == "fast-lsh build: error: reading .parquet files needs pyarrow: pip install pyarrow\n"
+    code, out, err = run(capsys, "join", files["idx"], "--threshold", "1", "--out", tmp_path / "pairs.parquet")
+    assert (code, out) == (2, "")
+    assert err == "fast-lsh join: error: writing Parquet needs pyarrow: pip install pyarrow\n"
 
 
 def test_parquet_input(files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -114,6 +114,49 @@ def test_errors(tmp_path: Path) -> None:
         assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+def test_argument_checks(tmp_path: Path) -> None:
+    """Integer options refuse non-integers with TypeError and values out of range with
+    ValueError naming the option; None means the default where the signature allows it."""
+    X = data(300, 4, 5)
+    idx = fla.Index.build(tmp_path / "idx", X, bucket_length=1.0, num_hash_tables=2)
+    assert idx.params == {"bucket_length": 1.0, "num_hash_tables": 2, "projections_per_table": 1, "seed": 42, "sketch_bits": 0}
+    assert set(idx.params) == fla.IndexParams.__required_keys__
+    calls = {
+        "probes": lambda v: idx.knn(X[:2], k=1, probes=v),
+        "rerank": lambda v: idx.knn(X[:2], k=1, rerank=v),
+        "chunk_rows": lambda v: idx.knn_join(k=1, chunk_rows=v),
+        "min_collisions": lambda v: idx.join(threshold=1.0, min_collisions=v),
+        "max_bucket_rows": lambda v: idx.join(threshold=1.0, max_bucket_rows=v),
+        "max_hamming": lambda v: idx.join(threshold=1.0, max_hamming=v),
+        "batch_rows": lambda v: idx.join(threshold=1.0, batch_rows=v),
+        "sketch_bits": lambda v: fla.Index.build(tmp_path / "x", X, bucket_length=1.0, num_hash_tables=2, sketch_bits=v),
+        "projections_per_table": lambda v: fla.Index.build(tmp_path / "x", X, bucket_length=1.0, num_hash_tables=2, projections_per_table=v),
+    }
+    at_least_zero = {"probes", "max_hamming", "sketch_bits"}
+    for name, call in calls.items():
+        for bad in (1.5, "2", True):
+            with pytest.raises(TypeError, match=name):
+                call(bad)
+        with pytest.raises(ValueError, match=name):
+            call(-1 if name in at_least_zero else 0)
+    with pytest.raises(TypeError, match="threshold"):
+        idx.join(threshold="1")
+    with pytest.raises(ValueError, match="threshold"):
+        idx.join(threshold=float("nan"))
+    with pytest.raises(TypeError, match="memory_budget"):
+        idx.join(threshold=1.0, memory_budget=1.5e9)
+    with pytest.raises(ValueError, match="memory_budget"):
+        idx.join(threshold=1.0, memory_budget=1000)
+    with pytest.raises(TypeError, match="vectors"):
+        fla.Index.build(tmp_path / "x", 3, bucket_length=1.0, num_hash_tables=2)
+    with pytest.raises(TypeError, match="seed"):
+        fla.Index.build(tmp_path / "x", X, bucket_length=1.0, num_hash_tables=2, seed=1.0)
+    assert not (tmp_path / "x").exists()
+    # numpy integers are integers
+    ids, _ = idx.knn(X[:2], k=np.int64(2), probes=np.int32(1))
+    assert ids.shape == (2, 2) and ids.dtype == np.int64
+
+
 def test_damage_raises_corrupt_index_error(tmp_path: Path) -> None:
     X = data(1000, 8, 4)
     for victim in ("vectors.seg", "table-001.seg", "sketches.seg", "sketch-planes.seg"):

@@ -150,6 +150,17 @@ def test_bad_dim_in_create_model(dim: int) -> None:
         lsh.create_model(dim=dim)
 
 
+def test_bad_generated_dataset_arguments() -> None:
+    with pytest.raises(ValueError, match=r"\bn\b"):
+        fla.planted_near_duplicates(-1)
+    with pytest.raises(ValueError, match=DIM_RE):
+        fla.planted_near_duplicates(4, dim=0)
+    with pytest.raises(ValueError, match="noise"):
+        fla.planted_near_duplicates(4, noise=math.nan)
+    with pytest.raises(TypeError, match=r"\bn\b"):
+        fla.planted_near_duplicates(4.0)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- empty inputs
 
 

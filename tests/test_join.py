@@ -110,6 +110,11 @@ def test_count_only_out_and_summary(two: tuple, tmp_path: Path) -> None:
     assert j.summary["candidate_pairs"] >= len(want) and not j.summary["stopped"]
     p50, p90, p99, p999 = j.summary["bucket_rows_p50_p90_p99_p999"]
     assert 0 < p50 <= p90 <= p99 <= p999 <= j.summary["max_bucket_rows"]
+    # The summary has exactly the keys its TypedDict declares (one engine join: one part).
+    assert set(j.summary) == fla.JoinSummary.__required_keys__ and j.summary["parts"] == 1
+    assert j.summary["plan"] in ("buckets", "all_pairs")
+    parts = a.join(A[:300], threshold=2.0, count_only=True, memory_budget="1MB").summary
+    assert parts is not None and set(parts) == fla.JoinSummary.__required_keys__
     import pyarrow.parquet as pq
     for out in (tmp_path / "pairs.parquet", tmp_path / "parts"):
         j = a.join(threshold=2.0, out=out, batch_rows=100)

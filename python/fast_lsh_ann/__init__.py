@@ -13,6 +13,7 @@ on one machine and far faster::
 from ._index import Index, Join
 from ._model import BucketedRandomProjectionLSH, BucketedRandomProjectionLSHModel
 from ._native import SPARK_DEFAULT_SEED, CorruptIndexError, IncompatibleIndexError, LshError, __version__
+from ._types import IndexParams, JoinSummary
 from .datasets import planted_near_duplicates
 
 __all__ = [
@@ -21,7 +22,9 @@ __all__ = [
     "CorruptIndexError",
     "IncompatibleIndexError",
     "Index",
+    "IndexParams",
     "Join",
+    "JoinSummary",
     "LshError",
     "SPARK_DEFAULT_SEED",
     "__version__",

@@ -18,139 +18,32 @@ Subcommands:
   planted near-duplicates, checking the answers.
 
 Mistakes a user can make (a missing or malformed file, a dimension mismatch, a bad parameter,
-an existing index without ``--overwrite``) print one line on stderr and exit with status 2;
+an existing index without ``--overwrite``, Parquet without pyarrow installed) print one line on
+stderr and exit with status 2;
 a damaged or incompatible index exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ._files import open_input, read_ids, read_queries
 from ._index import Index
 from ._model import BucketedRandomProjectionLSH
 from ._native import LshError
 from .datasets import planted_near_duplicates
 
-#: bytes of input per chunk handed to the index writer (the rest stays on disk until needed)
-_CHUNK_BYTES = 64 * 2**20
-
 
 class _UserError(Exception):
-    """A mistake in the command line or in the files it names: one line on stderr, exit 2."""
-
-
-# --------------------------------------------------------------------------- reading inputs
-
-
-def _open_input(file: str, column: str | None) -> tuple[int, Iterator[np.ndarray]]:
-    """The row count of a .npy or .parquet file and its rows as lazily read 2-D chunks."""
-    ext = os.path.splitext(file)[1].lower()
-    if ext not in (".npy", ".parquet"):
-        raise _UserError(f"{file}: unsupported input format {ext or '(no extension)'!r}; use .npy or .parquet")
-    if not os.path.isfile(file):
-        raise _UserError(f"{file}: no such file")
-    return _open_npy(file) if ext == ".npy" else _open_parquet(file, column)
-
-
-def _open_npy(file: str) -> tuple[int, Iterator[np.ndarray]]:
-    try:
-        arr = np.load(file, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise _UserError(f"{file}: not a readable .npy array ({e})") from None
-    if not isinstance(arr, np.ndarray) or arr.ndim != 2:
-        shape = getattr(arr, "shape", "an .npz archive")
-        raise _UserError(f"{file}: expected a 2-D array of shape (rows, dim), got {shape}")
-    if arr.dtype.kind not in "fiu":
-        raise _UserError(f"{file}: expected real numbers (float32 or float64), got dtype {arr.dtype}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise _UserError(f"{file}: empty array of shape {arr.shape}")
-    step = max(1, _CHUNK_BYTES // (arr.shape[1] * arr.dtype.itemsize))
-    return arr.shape[0], (arr[i : i + step] for i in range(0, arr.shape[0], step))
-
-
-def _pyarrow_parquet() -> Any:
-    try:
-        return importlib.import_module("pyarrow.parquet")
-    except ImportError:
-        raise _UserError("reading .parquet files needs pyarrow: pip install pyarrow") from None
-
-
-def _open_parquet(file: str, column: str | None) -> tuple[int, Iterator[np.ndarray]]:
-    pq = _pyarrow_parquet()
-    try:
-        pf = pq.ParquetFile(file)
-    except (ValueError, OSError) as e:  # pyarrow.ArrowInvalid is a ValueError
-        raise _UserError(f"{file}: not a readable Parquet file ({e})") from None
-    name = _vector_column(file, list(pf.schema_arrow.names), column)
-    rows = int(pf.metadata.num_rows)
-    if rows == 0:
-        raise _UserError(f"{file}: no rows")
-    first = _arrow_matrix(next(pf.iter_batches(batch_size=1, columns=[name])).column(0), file, name)
-    step = max(1, _CHUNK_BYTES // (8 * max(first.shape[1], 1)))
-    batches = pf.iter_batches(batch_size=step, columns=[name])
-    return rows, (_arrow_matrix(b.column(0), file, name) for b in batches)
-
-
-def _vector_column(file: str, names: list[str], column: str | None) -> str:
-    if column is not None:
-        if column not in names:
-            raise _UserError(f"{file}: no column {column!r}; columns: {', '.join(names)}")
-        return column
-    if len(names) == 1:
-        return names[0]
-    if "embedding" in names:
-        return "embedding"
-    raise _UserError(f"{file}: which column holds the vectors? pass --column (columns: {', '.join(names)})")
-
-
-def _arrow_matrix(col: Any, file: str, name: str) -> np.ndarray:
-    """A pyarrow list / fixed-size-list array of numbers as a (rows, dim) numpy array."""
-    pa = importlib.import_module("pyarrow")
-    if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type) or pa.types.is_fixed_size_list(col.type)):
-        raise _UserError(f"{file}: column {name!r} has type {col.type}; expected a list of numbers per row")
-    if col.null_count:
-        raise _UserError(f"{file}: column {name!r} has {col.null_count} null rows")
-    lengths = np.asarray(importlib.import_module("pyarrow.compute").list_value_length(col))
-    if len(lengths) and (lengths != lengths[0]).any():
-        raise _UserError(f"{file}: column {name!r} has vectors of different lengths ({lengths.min()} to {lengths.max()})")
-    values = np.asarray(col.flatten().to_numpy(zero_copy_only=False))
-    if values.dtype.kind not in "fiu":
-        raise _UserError(f"{file}: column {name!r} holds {col.type.value_type}, not numbers")
-    return values.reshape(len(col), int(lengths[0]) if len(lengths) else 0)
-
-
-def _read_queries(file: str, column: str | None) -> np.ndarray:
-    _, chunks = _open_input(file, column)
-    queries: np.ndarray = np.concatenate(list(chunks))
-    return queries
-
-
-def _read_ids(file: str, rows: int, input_file: str) -> np.ndarray:
-    """External ids from a .npy file: integers, one per input row."""
-    if not os.path.isfile(file):
-        raise _UserError(f"{file}: no such file")
-    try:
-        ids = np.load(file, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise _UserError(f"{file}: not a readable .npy array ({e})") from None
-    if isinstance(ids, np.ndarray) and ids.ndim == 2 and ids.shape[1] == 1:
-        ids = ids[:, 0]
-    if not isinstance(ids, np.ndarray) or ids.ndim != 1 or ids.dtype.kind not in "iu":
-        what = f"shape {ids.shape}, dtype {ids.dtype}" if isinstance(ids, np.ndarray) else "an .npz archive"
-        raise _UserError(f"{file}: ids must be a 1-D array of integers, got {what}")
-    if ids.shape[0] != rows:
-        raise _UserError(f"{file} has {ids.shape[0]:,} ids for the {rows:,} rows of {input_file}")
-    if ids.dtype == np.uint64 and ids.size and ids.max() > np.iinfo(np.int64).max:
-        raise _UserError(f"{file}: ids must fit in int64")
-    return ids.astype(np.int64)
+    """A mistake in the command line: one line on stderr, exit 2 (mistakes in the files it
+    names are ``_files.InputFileError``, a ``ValueError``, and exit 2 too)."""
 
 
 # --------------------------------------------------------------------------- subcommands
@@ -169,8 +62,8 @@ def _check_target(path: str, overwrite: bool) -> None:
 
 def _build(args: argparse.Namespace) -> int:
     _check_target(args.path, args.overwrite)
-    rows, chunks = _open_input(args.input, args.column)
-    ids = None if args.ids is None else _read_ids(args.ids, rows, args.input)
+    rows, chunks = open_input(args.input, args.column)
+    ids = None if args.ids is None else read_ids(args.ids, rows, args.input)
     t0 = time.perf_counter()
     idx = Index.build(
         args.path,
@@ -194,7 +87,7 @@ def _knn(args: argparse.Namespace) -> int:
     if args.out is not None and not args.out.lower().endswith(".npz"):
         raise _UserError(f"--out {args.out}: write the results to a .npz file")
     idx = Index.open(args.path)
-    queries = _read_queries(args.queries, args.column)
+    queries = read_queries(args.queries, args.column)
     t0 = time.perf_counter()
     ids, dist = idx.knn(queries, k=args.k, probes=args.probes, rerank=args.rerank)
     elapsed = time.perf_counter() - t0
@@ -221,7 +114,7 @@ def _join(args: argparse.Namespace) -> int:
         elif args.knn is not None:
             raise _UserError(f"--other {args.other}: a k-NN join needs another index directory")
         else:
-            other = _open_input(args.other, args.column)[1]
+            other = open_input(args.other, args.column)[1]
     t0 = time.perf_counter()
     if args.knn is not None:
         if args.out is None:
@@ -241,14 +134,15 @@ def _join(args: argparse.Namespace) -> int:
         progress=args.progress,
         memory_budget=args.memory_budget,
     )
-    s = join.summary or {}
+    s = join.summary
+    assert s is not None, "a join with out= or count_only=True has run to its end"
     where = f", written to {args.out}" if args.out else " (counted; --out OUT.parquet writes them)"
-    print(f"{s.get('pairs', 0):,} pairs closer than {args.threshold} in {time.perf_counter() - t0:.3f} s{where}")
-    p = s.get("bucket_rows_p50_p90_p99_p999", [0] * 4)
+    print(f"{s['pairs']:,} pairs closer than {args.threshold} in {time.perf_counter() - t0:.3f} s{where}")
+    p = s["bucket_rows_p50_p90_p99_p999"]
     print(
-        f"  {s.get('candidate_pairs', 0):,} candidate pairs in {s.get('shared_buckets', 0):,} shared buckets; "
-        f"rows per bucket p50 {p[0]:,} p99 {p[2]:,} max {s.get('max_bucket_rows', 0):,}; plan {s.get('plan', 'buckets')}"
-        + (f"; {s['capped_buckets']:,} buckets sampled" if s.get("capped_buckets") else "")
+        f"  {s['candidate_pairs']:,} candidate pairs in {s['shared_buckets']:,} shared buckets; "
+        f"rows per bucket p50 {p[0]:,} p99 {p[2]:,} max {s['max_bucket_rows']:,}; plan {s['plan']}"
+        + (f"; {s['capped_buckets']:,} buckets sampled" if s["capped_buckets"] else "")
     )
     return 0
 
@@ -423,14 +317,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m fast_lsh_ann`` and ``fast-lsh``.
 
     Returns the exit status: 0 success, 1 a damaged or incompatible index (or a failed demo),
-    2 a usage error (bad arguments, missing or malformed files, an existing index).
+    2 a usage error (bad arguments, missing or malformed files, an existing index, no pyarrow
+    for Parquet).
     """
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
     except LshError as e:  # CorruptIndexError, IncompatibleIndexError
         return _fail(args.command, e, 1)
-    except (_UserError, OSError, ValueError, TypeError) as e:
+    except (_UserError, OSError, ValueError, TypeError, ImportError) as e:  # ImportError: no pyarrow
         return _fail(args.command, e, 2)
     except KeyboardInterrupt:
         print(f"fast-lsh {args.command}: interrupted", file=sys.stderr)

@@ -7,52 +7,38 @@ half-written one.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from . import _inputs, _parquet
-from ._model import _check_params
+from . import _files, _inputs
 from ._native import Index as _NativeIndex
 from ._native import IndexWriter as _NativeWriter
 from ._native import JoinStream as _NativeJoinStream
+from ._types import Distances, Ids, IndexParams, JoinPlan, JoinSummary, StreamSummary
 
 __all__ = ["Index", "Join"]
 
 _CHUNK_ROWS = 65_536
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
 
-def _parse_bytes(budget: int | str) -> int:
-    if isinstance(budget, bool):
-        raise TypeError("memory_budget must be a number of bytes or a string like '1GB'")
-    if isinstance(budget, int):
-        value = budget
-    elif isinstance(budget, str):
-        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", budget)
-        if not m or m.group(2).lower() not in _UNITS:
-            raise ValueError(f"memory_budget {budget!r}: use bytes or a size like '256MB', '1GB', '512MiB'")
-        value = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    else:
-        raise TypeError("memory_budget must be a number of bytes or a string like '1GB'")
-    if value < 10**6:
-        raise ValueError(f"memory_budget must be at least 1MB, got {value} bytes")
-    return value
+class _JoinOptions(NamedTuple):
+    """The checked options of :meth:`Index.join`, passed to every engine join it starts
+    (in the order ``_native.Index.join`` and ``join_rows`` take them, after their first
+    arguments)."""
 
-
-def _chunks(vectors: Any) -> Iterable[Any]:
-    """One 2-D array split into row chunks, or the caller's iterable of chunks as it is."""
-    if isinstance(vectors, np.ndarray) or (isinstance(vectors, list) and vectors and not isinstance(vectors[0], np.ndarray)):
-        arr = _inputs.matrix(vectors, "vectors")
-        return (arr[i : i + _CHUNK_ROWS] for i in range(0, max(arr.shape[0], 1), _CHUNK_ROWS))
-    if isinstance(vectors, Iterable):
-        return vectors
-    raise TypeError("vectors must be a 2-D array or an iterable of 2-D arrays (chunks)")
+    threshold: float
+    min_collisions: int
+    max_bucket_rows: int | None
+    max_hamming: int | None
+    batch_rows: int
+    count_only: bool
 
 
 class Index:
@@ -66,14 +52,14 @@ class Index:
     def build(
         cls,
         path: str | os.PathLike[str],
-        vectors: Any,
+        vectors: npt.ArrayLike | Iterable[npt.ArrayLike],
         *,
         bucket_length: float,
         num_hash_tables: int,
         seed: int = 42,
         projections_per_table: int = 1,
         sketch_bits: int = 0,
-        ids: Any = None,
+        ids: npt.ArrayLike | None = None,
         memory_budget: int | str = "1GB",
         progress: bool = False,
         overwrite: bool = False,
@@ -92,20 +78,19 @@ class Index:
         runs and merged. Refuses an existing ``path`` unless ``overwrite``. Vectors are
         stored as float32.
         """
-        bl, tables, seed = _check_params(bucket_length, num_hash_tables, seed)
+        bl, tables, seed = _inputs.brp_params(bucket_length, num_hash_tables, seed)
         k = _inputs.positive_int(projections_per_table, "projections_per_table")
-        if isinstance(sketch_bits, bool) or not isinstance(sketch_bits, (int, np.integer)) or sketch_bits < 0:
-            raise ValueError(f"sketch_bits must be an integer >= 0, got {sketch_bits!r}")
-        budget = _parse_bytes(memory_budget)
+        sketch_bits = _inputs.non_negative_int(sketch_bits, "sketch_bits")
+        budget = _inputs.byte_size(memory_budget, "memory_budget")
         path = os.fspath(path)
-        id_array = None if ids is None else np.ascontiguousarray(np.asarray(ids, dtype=np.int64).reshape(-1))
+        id_array = None if ids is None else _inputs.ids(ids)
         writer: _NativeWriter | None = None
         bar = _Progress(progress)
         try:
-            for chunk in _chunks(vectors):
+            for chunk in _inputs.chunks(vectors, "vectors", _CHUNK_ROWS):
                 arr = _inputs.matrix(chunk, "vectors")
                 if writer is None:
-                    writer = _NativeWriter(path, arr.shape[1], bl, tables, k, seed, int(sketch_bits), budget, bool(overwrite))
+                    writer = _NativeWriter(path, arr.shape[1], bl, tables, k, seed, sketch_bits, budget, bool(overwrite))
                 start = writer.rows()
                 chunk_ids = None
                 if id_array is not None:
@@ -143,17 +128,17 @@ class Index:
         return self._native.params()[0]
 
     @property
-    def params(self) -> dict[str, Any]:
+    def params(self) -> IndexParams:
         """The build parameters, accepted by :meth:`build` as they are."""
-        dim, bl, tables, k, seed, sketch_bits = self._native.params()
-        return {"bucket_length": bl, "num_hash_tables": tables, "projections_per_table": k, "seed": seed, "sketch_bits": sketch_bits}
+        _dim, bl, tables, k, seed, sketch_bits = self._native.params()
+        return IndexParams(bucket_length=bl, num_hash_tables=tables, projections_per_table=k, seed=seed, sketch_bits=sketch_bits)
 
     @property
     def path(self) -> str:
         """The index directory."""
         return self._path
 
-    def knn(self, queries: Any, k: int = 10, probes: int = 0, *, rerank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def knn(self, queries: npt.ArrayLike, k: int = 10, probes: int = 0, *, rerank: int | None = None) -> tuple[Ids, Distances]:
         """The ``k`` nearest rows to each query among those sharing a bucket with it in some
         table, visiting ``probes`` extra buckets per table (query-directed multi-probe).
 
@@ -165,8 +150,8 @@ class Index:
         first; slots beyond what was found hold id -1 and distance inf.
         """
         k = _inputs.positive_int(k, "k")
-        probes = _non_negative_int(probes, "probes")
-        rerank = _check_rerank(rerank)
+        probes = _inputs.non_negative_int(probes, "probes")
+        rerank = _inputs.optional_positive_int(rerank, "rerank")
         arr = _inputs.matrix(queries, "queries", self.dim) if np.ndim(queries) != 1 else _inputs.vector(queries, "queries", self.dim)
         if arr.shape[0] == 0:
             return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
@@ -178,7 +163,7 @@ class Index:
 
     def join(
         self,
-        other: Index | Any = None,
+        other: Index | npt.ArrayLike | Iterable[npt.ArrayLike] | None = None,
         threshold: float = 1.0,
         *,
         min_collisions: int = 1,
@@ -220,41 +205,41 @@ class Index:
         ``summary["plan"]`` says which it did (``"buckets"`` or ``"all_pairs"``).
         Ctrl-C stops the join promptly and leaves no output file.
         """
-        threshold = _check_threshold(threshold)
-        options = (
-            threshold,
-            _inputs.positive_int(min_collisions, "min_collisions"),
-            None if max_bucket_rows is None else _inputs.positive_int(max_bucket_rows, "max_bucket_rows"),
-            None if max_hamming is None else _non_negative_int(max_hamming, "max_hamming"),
-            _inputs.positive_int(batch_rows, "batch_rows"),
+        options = _JoinOptions(
+            threshold=_inputs.threshold(threshold),
+            min_collisions=_inputs.positive_int(min_collisions, "min_collisions"),
+            max_bucket_rows=_inputs.optional_positive_int(max_bucket_rows, "max_bucket_rows"),
+            max_hamming=_inputs.optional_non_negative_int(max_hamming, "max_hamming"),
+            batch_rows=_inputs.positive_int(batch_rows, "batch_rows"),
+            count_only=bool(count_only),
         )
         if out is not None and count_only:
             raise ValueError("out= and count_only=True exclude each other")
-        streams = self._join_streams(other, options, bool(count_only), _parse_bytes(memory_budget))
+        streams = self._join_streams(other, options, _inputs.byte_size(memory_budget, "memory_budget"))
         join = Join(streams, progress=progress)
         if count_only:
             join._count()
         elif out is not None:
-            with _parquet.ParquetSink(out, _parquet.pair_schema(), overwrite=overwrite) as sink:
+            with _files.ParquetSink(out, _files.pair_schema(), overwrite=overwrite) as sink:
                 for ids_a, ids_b, dist in join:
                     sink.write({"id_a": ids_a, "id_b": ids_b, "distance": dist})
         return join
 
-    def _join_streams(self, other: Any, options: tuple[float, int, int | None, int | None, int], count_only: bool, budget: int) -> Iterable[_NativeJoinStream]:
-        threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows = options
+    def _join_streams(self, other: Any, options: _JoinOptions, budget: int) -> Iterable[_NativeJoinStream]:
         if other is None or isinstance(other, Index):
             native_other = None if other is None else other._native
-            yield self._native.join(native_other, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only)
+            yield self._native.join(native_other, *options)
             return
         first_id = 0
         # Vectors (f32 copy + input), sort entries and sketches.
-        per_row = self.dim * 8 + self.params["num_hash_tables"] * 40 + self.params["sketch_bits"] // 8
+        params = self.params
+        per_row = self.dim * 8 + params["num_hash_tables"] * 40 + params["sketch_bits"] // 8
         rows_per_part = max(1, budget // per_row)
-        for chunk in _chunks(other):
+        for chunk in _inputs.chunks(other, "other", _CHUNK_ROWS):
             arr = _inputs.matrix(chunk, "other", self.dim)
             for at in range(0, arr.shape[0], rows_per_part):
                 part = arr[at : at + rows_per_part]
-                yield self._native.join_rows(part, first_id, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only)
+                yield self._native.join_rows(part, first_id, *options)
                 first_id += part.shape[0]
 
     def knn_join(
@@ -268,7 +253,7 @@ class Index:
         overwrite: bool = False,
         progress: bool = False,
         chunk_rows: int = 65_536,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+    ) -> tuple[Ids, Distances] | None:
         """For every row of this index, its ``k`` nearest rows of ``other`` (of this index
         itself, the row excluded, when ``None``) among those sharing a bucket with it.
 
@@ -280,8 +265,8 @@ class Index:
         by chunk with the GIL released; Ctrl-C stops it between chunks.
         """
         k = _inputs.positive_int(k, "k")
-        probes = _non_negative_int(probes, "probes")
-        rerank = _check_rerank(rerank)
+        probes = _inputs.non_negative_int(probes, "probes")
+        rerank = _inputs.optional_positive_int(rerank, "rerank")
         chunk_rows = _inputs.positive_int(chunk_rows, "chunk_rows")
         if other is not None and not isinstance(other, Index):
             raise TypeError(f"other must be an Index or None, got {type(other).__name__}")
@@ -292,20 +277,20 @@ class Index:
             if not parts:
                 return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
             return np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts])
-        with _parquet.ParquetSink(out, _parquet.knn_schema(k), overwrite=overwrite) as sink:
+        with _files.ParquetSink(out, _files.knn_schema(k), overwrite=overwrite) as sink:
             for start, end, ids, dist in chunks:
                 sink.write(
                     {
                         "id": self._native.external_ids(start, end),
-                        "neighbors": _parquet.fixed_lists(ids, k),
-                        "distances": _parquet.fixed_lists(dist, k),
+                        "neighbors": _files.fixed_lists(ids, k),
+                        "distances": _files.fixed_lists(dist, k),
                     }
                 )
         return None
 
     def _knn_join_chunks(
         self, native_other: _NativeIndex | None, k: int, search: tuple[int, int | None], chunk_rows: int, progress: bool
-    ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    ) -> Iterator[tuple[int, int, Ids, Distances]]:
         """``(start, end, ids, dist)`` of the k-NN join, chunk by chunk (GIL released in each)."""
         bar = _Progress(progress, "k-NN join", " rows")
         try:
@@ -321,25 +306,6 @@ class Index:
         return f"Index({self._path!r}, rows={len(self)}, dim={self.dim}, params={self.params})"
 
 
-def _check_rerank(rerank: Any) -> int | None:
-    return None if rerank is None else _inputs.positive_int(rerank, "rerank")
-
-
-def _non_negative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def _check_threshold(threshold: Any) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.integer, np.floating)):
-        raise TypeError(f"threshold must be a number, got {type(threshold).__name__}")
-    t = float(threshold)
-    if not t >= 0:
-        raise ValueError(f"threshold must be a number >= 0, got {threshold!r}")
-    return t
-
-
 class Join:
     """A similarity join of an index (see :meth:`Index.join`): iterate it for chunks
     ``(ids_a, ids_b, dist)``; ``summary`` is filled in when it has ended."""
@@ -348,13 +314,14 @@ class Join:
         self._streams = iter(streams)
         self._current: _NativeJoinStream | None = None
         self._bar = _Progress(progress, "joining", " pairs")
-        self._parts: list[dict[str, Any]] = []
-        self.summary: dict[str, Any] | None = None
+        # One entry per engine join that ended (None if it ended without a summary).
+        self._parts: list[StreamSummary | None] = []
+        self.summary: JoinSummary | None = None
 
     def __iter__(self) -> Join:
         return self
 
-    def __next__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def __next__(self) -> tuple[Ids, Ids, Distances]:
         try:
             while True:
                 if self._current is None:
@@ -367,7 +334,7 @@ class Join:
                 if chunk is not None:
                     self._bar.update(len(chunk[0]))
                     return chunk
-                self._parts.append(self._current.summary() or {})
+                self._parts.append(self._current.summary())
                 self._current = None
         except BaseException:
             self.stop()
@@ -381,7 +348,7 @@ class Join:
         """Stop the join (what was not yet taken is dropped)."""
         if self._current is not None:
             self._current.stop()
-            self._parts.append(self._current.summary() or {})
+            self._parts.append(self._current.summary())
             self._current = None
         self._finish()
 
@@ -389,15 +356,22 @@ class Join:
         if self.summary is not None:
             return
         self._bar.close()
-        parts = self._parts or [{}]
-        total = {key: sum(p.get(key, 0) for p in parts) for key in ("shared_buckets", "candidate_pairs", "capped_buckets", "pairs", "seconds")}
-        total["max_bucket_rows"] = max(p.get("max_bucket_rows", 0) for p in parts)
-        # Percentiles of several parts: the largest of each (an upper bound).
-        total["bucket_rows_p50_p90_p99_p999"] = [max(p.get("bucket_rows_p50_p90_p99_p999", [0] * 4)[i] for p in parts) for i in range(4)]
-        total["stopped"] = any(p.get("stopped", False) for p in parts)
-        plans = {p["plan"] for p in parts if "plan" in p}
-        total["plan"] = plans.pop() if len(plans) == 1 else "mixed" if plans else "buckets"
-        total["parts"] = len(self._parts)
+        parts = [p for p in self._parts if p is not None]
+        plans = {p["plan"] for p in parts}
+        plan: JoinPlan = plans.pop() if len(plans) == 1 else "mixed" if plans else "buckets"
+        total = JoinSummary(
+            shared_buckets=sum(p["shared_buckets"] for p in parts),
+            candidate_pairs=sum(p["candidate_pairs"] for p in parts),
+            capped_buckets=sum(p["capped_buckets"] for p in parts),
+            pairs=sum(p["pairs"] for p in parts),
+            seconds=sum((p["seconds"] for p in parts), 0.0),
+            max_bucket_rows=max((p["max_bucket_rows"] for p in parts), default=0),
+            # Percentiles of several parts: the largest of each (an upper bound).
+            bucket_rows_p50_p90_p99_p999=[max((p["bucket_rows_p50_p90_p99_p999"][i] for p in parts), default=0) for i in range(4)],
+            stopped=any(p["stopped"] for p in parts),
+            plan=plan,
+            parts=len(self._parts),
+        )
         self.summary = total
         if total["capped_buckets"]:
             logging.getLogger("fast_lsh_ann").warning(
@@ -417,7 +391,7 @@ class _Progress:
         self._desc, self._unit = desc, unit
         if enabled:
             try:
-                from tqdm import tqdm
+                tqdm = importlib.import_module("tqdm").tqdm  # optional, and untyped
 
                 self._bar = tqdm(unit=unit, desc=desc)
             except ImportError:

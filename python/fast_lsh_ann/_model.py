@@ -7,35 +7,19 @@ and join pairs as Spark 4.3, computed by the Rust engine with the GIL released.
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _inputs
 from ._native import SPARK_DEFAULT_SEED, Hasher
+from ._types import Matrix
 
 __all__ = ["BucketedRandomProjectionLSH", "BucketedRandomProjectionLSHModel"]
 
-_I64 = (-(2**63), 2**63 - 1)
-
 Neighbors = list[tuple[int, float]]
 Pairs = list[tuple[int, int, float]]
-
-
-def _check_params(bucket_length: Any, num_hash_tables: Any, seed: Any) -> tuple[float, int, int]:
-    if isinstance(bucket_length, bool) or not isinstance(bucket_length, numbers.Real):
-        raise TypeError(f"bucket_length must be a number, got {type(bucket_length).__name__}")
-    bl = float(bucket_length)
-    if not (math.isfinite(bl) and bl > 0):
-        raise ValueError(f"bucket_length must be a finite number > 0, got {bl}")
-    tables = _inputs.positive_int(num_hash_tables, "num_hash_tables")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    if not _I64[0] <= seed <= _I64[1]:
-        raise ValueError(f"seed must fit in a signed 64-bit integer (Java long), got {seed}")
-    return bl, tables, int(seed)
 
 
 class BucketedRandomProjectionLSH:
@@ -51,9 +35,9 @@ class BucketedRandomProjectionLSH:
     """
 
     def __init__(self, bucket_length: float, num_hash_tables: int = 1, seed: int = SPARK_DEFAULT_SEED) -> None:
-        self.bucket_length, self.num_hash_tables, self.seed = _check_params(bucket_length, num_hash_tables, seed)
+        self.bucket_length, self.num_hash_tables, self.seed = _inputs.brp_params(bucket_length, num_hash_tables, seed)
 
-    def fit(self, vectors: Any) -> BucketedRandomProjectionLSHModel:
+    def fit(self, vectors: npt.ArrayLike) -> BucketedRandomProjectionLSHModel:
         """Build the model for the dimension of ``vectors`` (like Spark, no pass over the data)."""
         arr = _inputs.matrix(vectors, "vectors")
         return self.create_model(dim=arr.shape[1])
@@ -76,7 +60,7 @@ class BucketedRandomProjectionLSHModel:
     """
 
     def __init__(self, bucket_length: float, num_hash_tables: int, seed: int, dim: int) -> None:
-        bl, tables, seed = _check_params(bucket_length, num_hash_tables, seed)
+        bl, tables, seed = _inputs.brp_params(bucket_length, num_hash_tables, seed)
         dim = _inputs.positive_int(dim, "dim")
         self._hasher = Hasher(dim, bl, tables, seed)
         self._params = (bl, tables, seed, dim)
@@ -102,11 +86,11 @@ class BucketedRandomProjectionLSHModel:
         return self._params[3]
 
     @property
-    def rand_unit_vectors(self) -> np.ndarray:
+    def rand_unit_vectors(self) -> npt.NDArray[np.float64]:
         """Spark's ``randMatrix``: float64 ``(num_hash_tables, dim)``, row t is ``u_t``."""
         return self._hasher.unit_vectors()
 
-    def transform(self, vectors: Any) -> np.ndarray:
+    def transform(self, vectors: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Bucket of every row in every table: int64 ``(n, num_hash_tables)``.
 
         Equal to the values of Spark's ``transform`` output column (there 1-element vectors of
@@ -117,7 +101,7 @@ class BucketedRandomProjectionLSHModel:
             return np.empty((0, self.num_hash_tables), dtype=np.int64)
         return self._hasher.transform(arr)
 
-    def approx_nearest_neighbors(self, vectors: Any, query: Any, k: int) -> Neighbors:
+    def approx_nearest_neighbors(self, vectors: npt.ArrayLike, query: npt.ArrayLike, k: int) -> Neighbors:
         """The ``k`` rows of ``vectors`` nearest to ``query`` among those sharing one of its
         buckets (Spark's single probe): ``[(row, distance), ...]``, nearest first, at most ``k``.
         Ties are broken by the smaller row.
@@ -125,12 +109,12 @@ class BucketedRandomProjectionLSHModel:
         q = _inputs.vector(query, "query", self.dim)
         return self._knn(vectors, q, k)[0]
 
-    def batch_approx_nearest_neighbors(self, vectors: Any, queries: Any, k: int) -> list[Neighbors]:
+    def batch_approx_nearest_neighbors(self, vectors: npt.ArrayLike, queries: npt.ArrayLike, k: int) -> list[Neighbors]:
         """:meth:`approx_nearest_neighbors` for every row of ``queries``, in parallel."""
         q = _inputs.matrix(queries, "queries", self.dim)
         return self._knn(vectors, q, k)
 
-    def approx_similarity_join(self, vectors_a: Any, vectors_b: Any, threshold: float) -> Pairs:
+    def approx_similarity_join(self, vectors_a: npt.ArrayLike, vectors_b: npt.ArrayLike, threshold: float) -> Pairs:
         """Pairs ``(row_a, row_b, distance)`` sharing a bucket in some table with
         ``distance < threshold``, sorted by ``(row_a, row_b)``: Spark's ``approxSimilarityJoin``.
 
@@ -141,8 +125,8 @@ class BucketedRandomProjectionLSHModel:
 
     def approx_similarity_join_cms(
         self,
-        vectors_a: Any,
-        vectors_b: Any,
+        vectors_a: npt.ArrayLike,
+        vectors_b: npt.ArrayLike,
         threshold: float,
         min_collisions: int,
         *,
@@ -161,7 +145,7 @@ class BucketedRandomProjectionLSHModel:
         )
         return self._join(vectors_a, vectors_b, threshold, cms)
 
-    def _knn(self, vectors: Any, queries: np.ndarray, k: int) -> list[Neighbors]:
+    def _knn(self, vectors: npt.ArrayLike, queries: Matrix, k: int) -> list[Neighbors]:
         k = _inputs.positive_int(k, "k")
         base = _inputs.matrix(vectors, "vectors", self.dim)
         if base.shape[0] == 0 or queries.shape[0] == 0:
@@ -171,7 +155,7 @@ class BucketedRandomProjectionLSHModel:
         rows_l, dist_l = rows.tolist(), dist.tolist()
         return [list(zip(rows_l[q][:c], dist_l[q][:c])) for q, c in enumerate(counts.tolist())]
 
-    def _join(self, vectors_a: Any, vectors_b: Any, threshold: float, cms: tuple[int, int, int] | None) -> Pairs:
+    def _join(self, vectors_a: npt.ArrayLike, vectors_b: npt.ArrayLike, threshold: float, cms: tuple[int, int, int] | None) -> Pairs:
         t = _inputs.threshold(threshold)
         same = vectors_a is vectors_b
         a = _inputs.matrix(vectors_a, "vectors_a", self.dim)
@@ -206,8 +190,8 @@ class BucketedRandomProjectionLSHModel:
 
 
 def _spark_self_join(
-    n: int, ia: np.ndarray, ib: np.ndarray, dist: np.ndarray, with_self: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n: int, ia: npt.NDArray[np.int64], ib: npt.NDArray[np.int64], dist: npt.NDArray[np.float64], with_self: bool
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Expand unordered pairs (i < j) into Spark's self-join rows: (i, i, 0) for every row
     if ``with_self``, and both (i, j) and (j, i); sorted by (a, b)."""
     self_rows = np.arange(n, dtype=np.int64) if with_self else np.empty(0, dtype=np.int64)

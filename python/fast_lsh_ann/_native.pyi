@@ -1,11 +1,14 @@
 """Type stubs of the Rust extension (kept true by ``mypy.stubtest`` in CI)."""
 
-from typing import Any, final
+from typing import final
 
 import os
 
 import numpy as np
 import numpy.typing as npt
+
+from ._types import Distances, Ids, StreamSummary
+from ._types import Matrix as _Matrix
 
 __all__ = [
     "CorruptIndexError",
@@ -22,7 +25,6 @@ __all__ = [
 SPARK_DEFAULT_SEED: int
 __version__: str
 
-_Matrix = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 
 @final
 class Hasher:
@@ -78,15 +80,16 @@ class Index:
     @staticmethod
     def open(path: str | os.PathLike[str]) -> Index: ...
     def __len__(self) -> int: ...
-    def params(self) -> tuple[int, float, int, int, int, int]: ...
+    def params(self) -> tuple[int, float, int, int, int, int]:
+        """(dim, bucket_length, num_hash_tables, projections_per_table, seed, sketch_bits)"""
     def knn(
         self, queries: _Matrix, k: int, probes: int, rerank: int | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    ) -> tuple[Ids, Distances]: ...
     def verify(self) -> None: ...
     def external_ids(self, start: int, end: int) -> npt.NDArray[np.int64]: ...
     def knn_join(
         self, other: Index | None, start: int, end: int, k: int, probes: int, rerank: int | None
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    ) -> tuple[Ids, Distances]: ...
     def join(
         self,
         other: Index | None,
@@ -114,6 +117,6 @@ class JoinStream:
     """A join running in the background; iterating yields chunks of pairs."""
 
     def __iter__(self) -> JoinStream: ...
-    def __next__(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+    def __next__(self) -> tuple[Ids, Ids, Distances]: ...
     def stop(self) -> None: ...
-    def summary(self) -> dict[str, Any] | None: ...
+    def summary(self) -> StreamSummary | None: ...

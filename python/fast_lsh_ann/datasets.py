@@ -10,23 +10,25 @@ pairs are about 16 apart.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+
+from . import _inputs
 
 __all__ = ["planted_near_duplicates"]
 
 
 def planted_near_duplicates(
     n: int, dim: int = 128, *, noise: float = 0.05, seed: int = 0
-) -> np.ndarray:
+) -> npt.NDArray[np.float32]:
     """Return a float32 array of shape ``(n, dim)`` with planted near-duplicate pairs.
 
     Rows ``0 .. n//2`` are N(0, 1); rows ``n//2 .. 2*(n//2)`` are those rows plus
     N(0, noise²) noise, so ``partner(i) = i + n//2`` for ``i < n//2``. An odd ``n`` gets
     one extra unpaired N(0, 1) row at the end. The same arguments give the same bytes.
     """
-    if n < 0 or dim < 1:
-        raise ValueError(f"need n >= 0 and dim >= 1, got n={n}, dim={dim}")
-    if not noise >= 0.0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
+    n = _inputs.non_negative_int(n, "n")
+    dim = _inputs.positive_int(dim, "dim")
+    noise = _inputs.non_negative(noise, "noise")
     rng = np.random.default_rng(seed)
     half = n // 2
     base = rng.standard_normal((half, dim), dtype=np.float32)
