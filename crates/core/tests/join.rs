@@ -428,3 +428,73 @@ fn a_stop_set_by_the_caller_ends_either_plan_before_any_work() {
         assert_eq!(stopped.pairs, 0, "no row is looked at once stopped");
     }
 }
+
+/// Files in `dir` whose name marks a join's spill directory.
+fn spills(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("fast-lsh-join"))
+        .collect()
+}
+
+#[test]
+fn the_blocked_plan_finds_the_same_pairs_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 rows of 6 values: 72 KB of vectors. A budget of 16 KB makes blocks of the
+    // minimum 1,024 rows: 3 blocks a side, and a sorter that spills (4 KB of pairs).
+    let (va, vb) = (rows(3000, 5, 3.0), rows(2500, 6, 3.0));
+    for k in [1, 2] {
+        let a = build(&dir.path().join(format!("a{k}")), &va, k);
+        let b = build(&dir.path().join(format!("b{k}")), &vb, k);
+        for (other, vo, symmetric) in [(None, &va, true), (Some(&b), &vb, false)] {
+            for min in [1, 2] {
+                let mut options = JoinOptions::new(0.6);
+                options.min_collisions = min;
+                // A cap no bucket reaches keeps the planner on buckets (these coarse
+                // buckets would otherwise be scanned as all pairs, in memory).
+                options.max_bucket_rows = Some(1 << 20);
+                let want = brute(&a, other.unwrap_or(&a), &va, vo, symmetric, 0.6, min);
+                assert!(want.len() > 100, "a join worth testing: {}", want.len());
+                let in_place = collect(&a, other, options);
+                options.memory_budget = Some(16 * 1024);
+                let bside = other.map(Index::side);
+                let (blocked, summary) = collect_sides(&a, bside.as_ref(), options);
+                assert_eq!(summary.plan, Plan::Blocked);
+                assert!(summary.block_reads[0] >= 3, "{:?}", summary.block_reads);
+                assert_same(&blocked, &want);
+                assert_same(&in_place, &want);
+                // A budget the vectors fit walks buckets in place.
+                options.memory_budget = Some(1 << 30);
+                assert_eq!(
+                    collect_sides(&a, bside.as_ref(), options).1.plan,
+                    Plan::Buckets
+                );
+                assert!(spills(dir.path()).is_empty(), "{:?}", spills(dir.path()));
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stopped_blocked_join_removes_its_spill() {
+    let dir = tempfile::tempdir().unwrap();
+    let va = rows(3000, 7, 3.0);
+    let a = build(&dir.path().join("a"), &va, 1);
+    let mut options = JoinOptions::new(0.6);
+    options.memory_budget = Some(16 * 1024);
+    options.max_bucket_rows = Some(1 << 20);
+    let stop = AtomicBool::new(false);
+    let summary = join(
+        a.params(),
+        &a.side(),
+        None,
+        options,
+        &|_| false, // the consumer stops after the first batch
+        &stop,
+    )
+    .unwrap();
+    assert!(summary.stopped && summary.plan == Plan::Blocked);
+    assert!(spills(dir.path()).is_empty(), "{:?}", spills(dir.path()));
+}

@@ -117,10 +117,7 @@ type JoinArrays<'py> = (
 
 fn join_arrays(py: Python<'_>, (pairs, plan): (JoinPairs, Plan)) -> JoinArrays<'_> {
     let widen = |v: Vec<u32>| v.into_iter().map(i64::from).collect::<Vec<i64>>();
-    let plan = match plan {
-        Plan::Buckets => "buckets",
-        Plan::AllPairs => "all_pairs",
-    };
+    let plan = plan.name();
     (
         widen(pairs.a).into_pyarray(py),
         widen(pairs.b).into_pyarray(py),
@@ -437,7 +434,7 @@ impl Index {
 
     /// Start a join with `other` (an Index, or None for a self-join) on a background
     /// thread; pairs arrive from the returned stream.
-    #[pyo3(signature = (other, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only))]
+    #[pyo3(signature = (other, threshold, min_collisions, max_bucket_rows, max_hamming, memory_budget, batch_rows, count_only))]
     #[allow(clippy::too_many_arguments)] // the Python wrapper passes the options through
     fn join(
         &self,
@@ -447,6 +444,7 @@ impl Index {
         min_collisions: usize,
         max_bucket_rows: Option<usize>,
         max_hamming: Option<usize>,
+        memory_budget: Option<usize>,
         batch_rows: usize,
         count_only: bool,
     ) -> PyResult<JoinStream> {
@@ -459,13 +457,14 @@ impl Index {
             min_collisions,
             max_bucket_rows,
             max_hamming,
+            memory_budget,
         };
         self.start(py, other, options, batch_rows, count_only)
     }
 
     /// Start a join with the rows of `vectors` (hashed and bucketed in memory, ids
     /// `first_id + row`), like `join`.
-    #[pyo3(signature = (vectors, first_id, threshold, min_collisions, max_bucket_rows, max_hamming, batch_rows, count_only))]
+    #[pyo3(signature = (vectors, first_id, threshold, min_collisions, max_bucket_rows, max_hamming, memory_budget, batch_rows, count_only))]
     #[allow(clippy::too_many_arguments)] // the Python wrapper passes the options through
     fn join_rows(
         &self,
@@ -476,6 +475,7 @@ impl Index {
         min_collisions: usize,
         max_bucket_rows: Option<usize>,
         max_hamming: Option<usize>,
+        memory_budget: Option<usize>,
         batch_rows: usize,
         count_only: bool,
     ) -> PyResult<JoinStream> {
@@ -495,6 +495,7 @@ impl Index {
             min_collisions,
             max_bucket_rows,
             max_hamming,
+            memory_budget,
         };
         self.start(
             py,
@@ -610,6 +611,7 @@ impl JoinStream {
         d.set_item("seconds", s.seconds)?;
         d.set_item("stopped", s.stopped)?;
         d.set_item("plan", s.plan.name())?;
+        d.set_item("block_reads", s.block_reads.to_vec())?;
         Ok(Some(d))
     }
 }

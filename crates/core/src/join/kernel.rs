@@ -35,6 +35,9 @@ pub enum Plan {
     Buckets,
     /// Screen all pairs, then check collisions.
     AllPairs,
+    /// Bucket pairs listed first, then measured block by block of rows: for vectors larger
+    /// than the memory budget ([`crate::join::blocked`]).
+    Blocked,
 }
 
 impl Plan {
@@ -53,6 +56,7 @@ impl Plan {
         match self {
             Plan::Buckets => "buckets",
             Plan::AllPairs => "all_pairs",
+            Plan::Blocked => "blocked",
         }
     }
 }

@@ -76,6 +76,7 @@ impl MemoryTables {
             signatures: &self.signatures,
             tables: self.tables.iter().map(|t| t.view(path)).collect(),
             sketches: self.sketches.as_deref(),
+            path: None,
         })
     }
 }

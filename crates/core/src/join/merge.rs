@@ -14,6 +14,7 @@
 //! both sides, `max_hamming` drops candidate pairs whose sketches differ in too many bits
 //! before they are measured, in either plan.
 
+use super::blocked::{self, Blocks, Candidates};
 use crate::bucket::TableView;
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -22,6 +23,7 @@ use crate::join::kernel::{Found, Pairing, Plan, Screen, join_group};
 use crate::kernels::Rows;
 use crate::sketch::Sketches;
 use rayon::prelude::*;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -36,6 +38,9 @@ pub struct JoinSide<'a> {
     pub tables: Vec<TableView<'a>>,
     /// Row-major sign sketches, when the side has them.
     pub sketches: Option<&'a [u64]>,
+    /// The index directory the side was opened from (`None` in memory): the blocked plan
+    /// spills its candidate pairs beside it.
+    pub path: Option<&'a Path>,
 }
 
 impl JoinSide<'_> {
@@ -56,6 +61,7 @@ impl Index {
                 .map(|t| self.table(t))
                 .collect(),
             sketches: self.stored_sketches(),
+            path: Some(self.path()),
         }
     }
 }
@@ -97,6 +103,10 @@ pub struct JoinOptions {
     /// With sketches on both sides: skip candidate pairs whose sketches differ in more than
     /// this many bits (faster, at some loss of recall); `None` measures every candidate.
     pub max_hamming: Option<usize>,
+    /// Bytes of memory the join may use for vectors and candidate pairs. When the vectors
+    /// of both sides exceed it, the join takes the blocked plan ([`super::blocked`]), whose
+    /// reads stay sequential; `None` (or a budget they fit) walks buckets in place.
+    pub memory_budget: Option<usize>,
 }
 
 impl JoinOptions {
@@ -108,6 +118,7 @@ impl JoinOptions {
             min_collisions: 1,
             max_bucket_rows: None,
             max_hamming: None,
+            memory_budget: None,
         }
     }
 }
@@ -135,6 +146,9 @@ pub struct JoinSummary {
     /// How the pairs were found: walking the shared buckets, or scanning all pairs and
     /// keeping those that share a bucket (the fields above describe the buckets either way).
     pub plan: Plan,
+    /// With the blocked plan: how many times a block of rows was read into memory, per
+    /// side (the left side's blocks, the right side's); zeros otherwise.
+    pub block_reads: [u64; 2],
 }
 
 /// Sizes exact below this; power-of-two bins above.
@@ -260,6 +274,18 @@ pub fn join(
         Some(_) => Plan::Buckets,
         None => Plan::choose(bucket_pairs(a, b, symmetric)?, all_pairs),
     };
+    let vector_bytes = 4
+        * (a.vectors.as_slice().len()
+            + if symmetric {
+                0
+            } else {
+                b.vectors.as_slice().len()
+            });
+    let plan = if plan == Plan::Buckets && blocked::needed(vector_bytes, options.memory_budget) {
+        Plan::Blocked
+    } else {
+        plan
+    };
     let sketches = sketches(params, a, b, options.max_hamming, plan)?;
     pairing.screen = sketches.as_ref().map(|(sa, sb, max)| Screen {
         a: sa,
@@ -275,8 +301,28 @@ pub fn join(
         found.clear();
     };
     // The bucket statistics are the same whichever plan measures the pairs.
-    let measure = plan == Plan::Buckets;
-    let stats = walk_buckets(a, b, pairing, options, measure, &send, stop)?;
+    let mut reads = [0u64; 2];
+    let stats = match plan {
+        Plan::Blocked => {
+            let budget = options.memory_budget.unwrap_or(usize::MAX);
+            let spill = spill_dir(a.path.or(b.path))?;
+            let blocks = Blocks::for_budget(budget, a.vectors.dim());
+            let candidates = Candidates::new(spill.path(), budget / 4, blocks);
+            let stats = walk_buckets(
+                a,
+                b,
+                pairing,
+                options,
+                Walk::Collect(&candidates),
+                &send,
+                stop,
+            )?;
+            reads = candidates.evaluate(a, b, options.threshold, &send, stop)?;
+            stats
+        }
+        Plan::Buckets => walk_buckets(a, b, pairing, options, Walk::Measure, &send, stop)?,
+        Plan::AllPairs => walk_buckets(a, b, pairing, options, Walk::Count, &send, stop)?,
+    };
     if plan == Plan::AllPairs {
         let all_a: Vec<u32> = (0..a.vectors.len() as u32).collect();
         let all_b: Vec<u32> = (0..b.vectors.len() as u32).collect();
@@ -302,6 +348,7 @@ pub fn join(
         seconds: started.elapsed().as_secs_f64(),
         stopped: stop.load(Ordering::Relaxed),
         plan,
+        block_reads: reads,
     })
 }
 
@@ -360,14 +407,39 @@ fn bucket_pairs(a: &JoinSide<'_>, b: &JoinSide<'_>, symmetric: bool) -> Result<f
     Ok(per_row * n as f64 / if symmetric { 2.0 } else { 1.0 })
 }
 
+/// What [`walk_buckets`] does with each shared bucket besides counting it.
+enum Walk<'c> {
+    /// Measure its pairs (the bucket plan).
+    Measure,
+    /// Nothing more (the all-pairs plan measures later).
+    Count,
+    /// List its candidate pairs for the blocked plan.
+    Collect(&'c Candidates),
+}
+
+/// A temporary directory for the blocked plan's candidate runs: beside the index (on the
+/// disk that holds it, not in a `/tmp` that may be memory), else in the system's. Removed
+/// when dropped, on success, error or interrupt alike.
+fn spill_dir(index: Option<&Path>) -> Result<tempfile::TempDir> {
+    let beside = index
+        .and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    tempfile::Builder::new()
+        .prefix(".fast-lsh-join-")
+        .tempdir_in(beside)
+        .or_else(|_| tempfile::Builder::new().prefix("fast-lsh-join-").tempdir())
+        .map_err(|e| Error::io(beside, e))
+}
+
 /// The bucket plan: per table, the buckets both sides hold, in parallel over ranges of the
-/// left directory; with `measure` false, only their statistics.
+/// left directory, each handled as `walk` says.
 fn walk_buckets(
     a: &JoinSide<'_>,
     b: &JoinSide<'_>,
     pairing: Pairing<'_, f32>,
     options: JoinOptions,
-    measure: bool,
+    walk: Walk<'_>,
     send: &(dyn Fn(&mut Found) + Sync),
     stop: &AtomicBool,
 ) -> Result<Stats> {
@@ -429,8 +501,12 @@ fn walk_buckets(
                     sampled_b.as_deref().unwrap_or(rb)
                 };
                 stats.add(rows, pairing.pair_count(ra.len(), rb.len()), capped);
-                if measure {
-                    join_group(pairing, ga, gb, options.threshold, &accept, send, stop);
+                match walk {
+                    Walk::Measure => {
+                        join_group(pairing, ga, gb, options.threshold, &accept, send, stop)
+                    }
+                    Walk::Count => {}
+                    Walk::Collect(c) => c.add_group(ga, gb, symmetric, &accept, stop),
                 }
             }
             Ok(stats)

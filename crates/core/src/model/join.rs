@@ -242,7 +242,7 @@ fn run<T: Element>(
     let all_b: Vec<u32>;
     let all_pairs: [Group<'_>; 1];
     let groups = match plan {
-        Plan::Buckets => groups,
+        Plan::Buckets | Plan::Blocked => groups,
         Plan::AllPairs => {
             all_a = (0..sides.pairing.a.len() as u32).collect();
             all_b = (0..sides.pairing.b.len() as u32).collect();
