@@ -1,13 +1,14 @@
 //! `fast_lsh_ann._native`: PyO3 glue over `fast-lsh-ann-core`, nothing else.
 //!
 //! Arguments are extracted under the GIL; the work runs with the GIL released
-//! (`Python::detach`); results go back as numpy arrays without copying. The Python package
-//! (`python/fast_lsh_ann`) checks shapes and converts dtypes before calling in here, so this
-//! module receives C-contiguous `float32` or `float64` matrices only.
+//! (`Python::detach`, through `error::guard`: engine errors and panics become Python
+//! exceptions in `error.rs`); results go back as numpy arrays without copying. The Python
+//! package (`python/fast_lsh_ann`) checks shapes and converts dtypes before calling in here,
+//! so this module receives C-contiguous `float32` or `float64` matrices only.
 
 mod error;
 
-use error::to_py;
+use error::{EngineError, guard};
 use fast_lsh_ann_core::index::{Index as CoreIndex, IndexKnn};
 use fast_lsh_ann_core::index::{IndexParams, IndexWriter as CoreWriter};
 use fast_lsh_ann_core::join::stream::{Next, Other, PairStream};
@@ -31,6 +32,17 @@ use std::time::Duration;
 enum Matrix<'py> {
     F32(PyReadonlyArray2<'py, f32>),
     F64(PyReadonlyArray2<'py, f64>),
+}
+
+impl<'py> Matrix<'py> {
+    /// A copy in a new numpy array that no Python code holds, so none can write to it while
+    /// the GIL is released (see `with_rows!`). For small inputs: query batches.
+    fn private_copy(&self, py: Python<'py>) -> Matrix<'py> {
+        match self {
+            Matrix::F32(a) => Matrix::F32(a.as_array().to_owned().into_pyarray(py).readonly()),
+            Matrix::F64(a) => Matrix::F64(a.as_array().to_owned().into_pyarray(py).readonly()),
+        }
+    }
 }
 
 /// Matrices borrowed as (values, dimension).
@@ -79,10 +91,27 @@ fn slices<'a, 'py: 'a>(matrices: &'a [&'a Matrix<'py>]) -> PyResult<Slices<'a>> 
 fn rows<'a, T: Element>(s: &[(&'a [T], usize)], i: usize) -> PyResult<Rows<'a, T>> {
     let (data, dim) = s[i];
     // A (0, d) array may report d = 0; its rows are then empty whatever the dimension.
-    Rows::new(data, dim.max(1)).map_err(to_py)
+    Ok(Rows::new(data, dim.max(1)).map_err(EngineError::from)?)
 }
 
-/// Run `f` on the borrowed rows of `matrices`, whatever their dtype, with the GIL released.
+/// Run `f` on the borrowed rows of `matrices`, whatever their dtype, with the GIL released
+/// (through `guard`: the result is a `PyResult`).
+///
+/// The rows are borrowed from numpy while other Python threads may run. rust-numpy's
+/// `PyReadonlyArray` keeps other Rust code from writing to them, not Python code (its known
+/// limitation, rust-numpy issue 497). Query batches are small, and copied first
+/// (`Matrix::private_copy`). The arrays borrowed in place are the large ones (vectors to
+/// hash, join or append to an index, and their ids), where a copy would double the peak
+/// memory. If Python code writes to such an array from another thread during the call, that
+/// is a data race with our reads: undefined behaviour in Rust's model, so we document what
+/// it can do rather than rule it out. Pointer and length were taken under the GIL and the
+/// buffer stays alive, because we hold a reference to the array (only
+/// `ndarray.resize(refcheck=False)`, which numpy documents as unsafe, could move it). The
+/// engine reads the data only as f32/f64 (and i64 id) values: no length, offset or index
+/// comes from them, every sort uses `total_cmp`, and hashes are saturating float-to-int
+/// casts. So a changed value changes answers (a hash, a distance, or a NaN distance if it
+/// turns non-finite after the check), never memory safety; anything that did panic would
+/// reach Python as `LshError` through `guard`.
 macro_rules! with_rows {
     ($py:expr, $matrices:expr, |$r:ident| $body:expr) => {{
         match slices($matrices)? {
@@ -90,13 +119,13 @@ macro_rules! with_rows {
                 let $r = (0..s.len())
                     .map(|i| rows(&s, i))
                     .collect::<PyResult<Vec<Rows<'_, f32>>>>()?;
-                $py.detach(|| $body)
+                $py.detach(|| guard(|| $body))
             }
             Slices::F64(s) => {
                 let $r = (0..s.len())
                     .map(|i| rows(&s, i))
                     .collect::<PyResult<Vec<Rows<'_, f64>>>>()?;
-                $py.detach(|| $body)
+                $py.detach(|| guard(|| $body))
             }
         }
     }};
@@ -131,7 +160,8 @@ impl Hasher {
     /// Draw the model's unit vectors as Spark does for these parameters.
     #[new]
     fn new(dim: usize, bucket_length: f64, num_hash_tables: usize, seed: i64) -> PyResult<Self> {
-        let params = BrpParams::new(dim, bucket_length, num_hash_tables, seed).map_err(to_py)?;
+        let params =
+            BrpParams::new(dim, bucket_length, num_hash_tables, seed).map_err(EngineError::from)?;
         Ok(Hasher {
             inner: BrpHasher::new(params),
         })
@@ -154,7 +184,7 @@ impl Hasher {
         x: Matrix<'py>,
     ) -> PyResult<Bound<'py, PyArray2<i64>>> {
         let tables = self.inner.params().num_hash_tables;
-        let hashes = with_rows!(py, &[&x], |r| self.inner.hash(r[0], "vectors")).map_err(to_py)?;
+        let hashes = with_rows!(py, &[&x], |r| self.inner.hash(r[0], "vectors"))?;
         let n = hashes.len() / tables;
         hashes.into_pyarray(py).reshape([n, tables])
     }
@@ -173,13 +203,13 @@ impl Hasher {
         Bound<'py, PyArray2<f64>>,
         Bound<'py, PyArray1<i64>>,
     )> {
+        let queries = queries.private_copy(py);
         let found = with_rows!(py, &[&base, &queries], |r| batch_knn(
             &self.inner,
             r[0],
             r[1],
             k
-        ))
-        .map_err(to_py)?;
+        ))?;
         let q = found.counts.len();
         let counts: Vec<i64> = found.counts.iter().map(|&c| c as i64).collect();
         Ok((
@@ -213,7 +243,7 @@ impl Hasher {
                 threshold
             )),
         };
-        Ok(join_arrays(py, found.map_err(to_py)?))
+        Ok(join_arrays(py, found?))
     }
 
     /// Threshold join keeping pairs a Count-Min Sketch counts in >= min_collisions tables.
@@ -252,7 +282,7 @@ impl Hasher {
                 ))
             }
         };
-        Ok(join_arrays(py, found.map_err(to_py)?))
+        Ok(join_arrays(py, found?))
     }
 }
 
@@ -288,7 +318,8 @@ impl IndexWriter {
         };
         Ok(IndexWriter {
             inner: Some(
-                CoreWriter::create(&path, params, memory_budget, overwrite).map_err(to_py)?,
+                CoreWriter::create(&path, params, memory_budget, overwrite)
+                    .map_err(EngineError::from)?,
             ),
         })
     }
@@ -312,7 +343,13 @@ impl IndexWriter {
             ),
             None => None,
         };
-        with_rows!(py, &[&x], |r| writer.append(r[0], ids)).map_err(to_py)
+        let appended = with_rows!(py, &[&x], |r| writer.append(r[0], ids));
+        if appended.is_err() {
+            // A failed (or panicked) append may have kept part of the chunk: the build can
+            // only be dropped now, which removes its staging directory.
+            self.inner = None;
+        }
+        appended
     }
 
     /// Rows appended so far.
@@ -326,7 +363,7 @@ impl IndexWriter {
             .inner
             .take()
             .ok_or_else(|| PyValueError::new_err("this writer is finished"))?;
-        py.detach(|| writer.finish()).map_err(to_py)
+        py.detach(|| guard(|| writer.finish()))
     }
 
     /// Drop the unfinished build (its staging directory is removed).
@@ -349,7 +386,7 @@ impl Index {
     #[staticmethod]
     fn open(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Self> {
         Ok(Index {
-            inner: Arc::new(py.detach(|| CoreIndex::open(&path)).map_err(to_py)?),
+            inner: Arc::new(py.detach(|| guard(|| CoreIndex::open(&path)))?),
         })
     }
 
@@ -381,14 +418,14 @@ impl Index {
         probes: usize,
         rerank: Option<usize>,
     ) -> PyResult<IndexKnnArrays<'py>> {
-        let found = with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes, rerank))
-            .map_err(to_py)?;
+        let queries = queries.private_copy(py);
+        let found = with_rows!(py, &[&queries], |r| self.inner.knn(r[0], k, probes, rerank))?;
         knn_arrays(py, found, k)
     }
 
     /// Check every segment's checksum.
     fn verify(&self, py: Python<'_>) -> PyResult<()> {
-        py.detach(|| self.inner.verify()).map_err(to_py)
+        py.detach(|| guard(|| self.inner.verify()))
     }
 
     /// External ids of rows `start..end` (row numbers when the index has none).
@@ -423,12 +460,12 @@ impl Index {
         rerank: Option<usize>,
     ) -> PyResult<IndexKnnArrays<'py>> {
         let other = other.map(|o| Arc::clone(&o.inner));
-        let found = py
-            .detach(|| {
+        let found = py.detach(|| {
+            guard(|| {
                 self.inner
                     .knn_join(other.as_deref(), start..end, k, probes, rerank)
             })
-            .map_err(to_py)?;
+        })?;
         knn_arrays(py, found, k)
     }
 
@@ -488,8 +525,7 @@ impl Index {
                 // Sketching costs as much as hashing many tables: only for a screen.
                 max_hamming.and(index.sketcher()),
             )
-        })
-        .map_err(to_py)?;
+        })?;
         let options = JoinOptions {
             threshold,
             min_collisions,
@@ -517,9 +553,9 @@ impl Index {
         count_only: bool,
     ) -> PyResult<JoinStream> {
         let index = Arc::clone(&self.inner);
-        let stream = py
-            .detach(|| PairStream::start(index, other, options, batch_rows, count_only))
-            .map_err(to_py)?;
+        let stream = py.detach(|| {
+            guard(|| PairStream::start(index, other, options, batch_rows, count_only))
+        })?;
         Ok(JoinStream {
             stream,
             summary: Mutex::new(None),
@@ -622,7 +658,7 @@ impl JoinStream {
         if self.ended.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
-        let summary = py.detach(|| self.stream.finish()).map_err(to_py)?;
+        let summary = py.detach(|| guard(|| self.stream.finish()))?;
         *lock(&self.summary) = Some(summary);
         Ok(())
     }
