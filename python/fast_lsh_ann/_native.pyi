@@ -97,6 +97,7 @@ class Index:
         min_collisions: int,
         max_bucket_rows: int | None,
         max_hamming: int | None,
+        memory_budget: int | None,
         batch_rows: int,
         count_only: bool,
     ) -> JoinStream: ...
@@ -108,6 +109,7 @@ class Index:
         min_collisions: int,
         max_bucket_rows: int | None,
         max_hamming: int | None,
+        memory_budget: int | None,
         batch_rows: int,
         count_only: bool,
     ) -> JoinStream: ...

@@ -21,7 +21,7 @@ Ids = npt.NDArray[np.int64]
 Distances = npt.NDArray[np.float32]
 #: How a join found its pairs: by walking shared buckets, by screening all pairs, or
 #: (over several parts of vectors joined to an index) some of each.
-JoinPlan = Literal["buckets", "all_pairs", "mixed"]
+JoinPlan = Literal["buckets", "all_pairs", "blocked", "mixed"]
 
 
 class IndexParams(TypedDict):
@@ -54,8 +54,10 @@ class StreamSummary(TypedDict):
     seconds: float
     #: True when the join was stopped before its end.
     stopped: bool
-    #: ``"buckets"`` or ``"all_pairs"``.
+    #: ``"buckets"``, ``"all_pairs"`` or ``"blocked"`` (vectors larger than the budget).
     plan: JoinPlan
+    #: With the blocked plan, how many times a block of rows was read, per side.
+    block_reads: list[int]
 
 
 class JoinSummary(StreamSummary):

@@ -1,0 +1,219 @@
+"""Build and self-join an index of planted near-duplicates at scale, with memory smaller
+than the index when asked (issue 18). One command does everything:
+
+    python benches/python/bench_scale.py --rows 4000000 --dim 128 --cap 1GB
+    python benches/python/bench_scale.py --rows 100000000 --dim 64 --join-budget 1.5GB
+
+Data: row ``i < n/2`` is N(0, 1), row ``i + n/2`` is it plus N(0, noise²) noise (the
+planted pair), generated chunk by chunk from per-chunk seeds and fed to the build, never
+stored twice. The build, an in-cache join (``--in-cache``), and the join under the cap are
+timed; each reports bytes read and written (``/proc/self/io``), peak RssAnon (sampled every
+0.1 s) and MemAvailable. ``--cap`` moves this process into a cgroup-v1 memory cgroup with
+that limit (page cache included) after dropping the page cache, so the capped join reads
+the index from disk; it needs root, and the cgroup is removed at the end. ``--knn N``
+times N single k-NN queries (p50, p99) and one batch of them, in cache and under the cap.
+Results are appended as Markdown to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+import fast_lsh_ann as fla
+
+CHUNK = 1 << 20
+
+
+def planted_chunks(n: int, dim: int, noise: float, seed: int) -> Iterator[np.ndarray]:
+    """The planted set in chunks: every base chunk, then the same chunks with noise."""
+    half = n // 2
+    for copy in (False, True):
+        for c, at in enumerate(range(0, half, CHUNK)):
+            rows = min(CHUNK, half - at)
+            base = np.random.default_rng([seed, c]).standard_normal((rows, dim), dtype=np.float32)
+            if copy:
+                base += np.random.default_rng([seed, c, 1]).normal(0.0, noise, (rows, dim)).astype(np.float32)
+            yield base
+
+
+def io_bytes() -> tuple[int, int]:
+    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return int(fields["read_bytes"]), int(fields["write_bytes"])
+
+
+def status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def mem_available() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class Phase:
+    """Times a phase and samples its peak RssAnon and its I/O."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __enter__(self) -> Phase:
+        self.peak_kb = 0
+        self._done = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self.available = mem_available()
+        self.io0 = io_bytes()
+        self.t0 = time.perf_counter()
+        self._sampler.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            self.peak_kb = max(self.peak_kb, status_kb("RssAnon"))
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        self._done.set()
+        self._sampler.join()
+        self.peak_kb = max(self.peak_kb, status_kb("RssAnon"))
+        r, w = io_bytes()
+        self.read, self.written = r - self.io0[0], w - self.io0[1]
+
+    def row(self, extra: str) -> str:
+        gb = 1e9
+        return (
+            f"| {self.name} | {self.seconds:.1f} | {self.read / gb:.2f} | {self.written / gb:.2f} "
+            f"| {self.peak_kb / 1e6:.2f} | {self.available / gb:.1f} | {extra} |"
+        )
+
+
+def cap_memory(limit: int) -> Path:
+    """Move this process into a fresh memory cgroup of `limit` bytes, page cache dropped."""
+    group = Path(f"/sys/fs/cgroup/memory/fla-bench-{os.getpid()}")
+    group.mkdir()
+    (group / "memory.limit_in_bytes").write_text(str(limit))
+    os.sync()
+    Path("/proc/sys/vm/drop_caches").write_text("1")
+    (group / "cgroup.procs").write_text(str(os.getpid()))
+    return group
+
+
+def uncap(group: Path) -> None:
+    Path("/sys/fs/cgroup/memory/cgroup.procs").write_text(str(os.getpid()))
+    group.rmdir()
+
+
+def self_join(idx: fla.Index, threshold: float, half: int, budget: int | None) -> tuple[int, int, dict]:
+    pairs = planted = 0
+    join = idx.join(threshold=threshold, memory_budget=budget)
+    for a, b, _ in join:
+        pairs += len(a)
+        planted += int(np.count_nonzero(np.abs(b - a) == half))
+    assert join.summary is not None
+    return pairs, planted, dict(join.summary)
+
+
+def knn_latency(idx: fla.Index, queries: np.ndarray) -> str:
+    lat = []
+    for q in queries:
+        t = time.perf_counter()
+        idx.knn(q[None, :], k=10)
+        lat.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    idx.knn(queries, k=10)
+    batch = len(queries) / (time.perf_counter() - t)
+    ms = np.array(lat) * 1e3
+    return f"knn k=10: p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms, batch {batch:,.0f} q/s"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--noise", type=float, default=0.05)
+    p.add_argument("--bucket-length", type=float, default=1.0)
+    p.add_argument("--tables", type=int, default=5)
+    p.add_argument("--projections", type=int, default=8)
+    p.add_argument("--threshold", type=float, default=1.0)
+    p.add_argument("--build-budget", default="1GB")
+    p.add_argument("--join-budget", default=None, help="memory_budget of the capped join (default: the cap's half)")
+    p.add_argument("--cap", default=None, help="cgroup memory limit for the capped join, e.g. 1GB")
+    p.add_argument("--in-cache", action="store_true", help="also join with the index in the page cache first")
+    p.add_argument("--knn", type=int, default=0, help="time this many k-NN queries")
+    p.add_argument("--dir", type=Path, default=Path("/work/scale"))
+    p.add_argument("--out", type=Path, default=Path("benches/scale-results.md"))
+    p.add_argument("--keep", action="store_true", help="keep the index afterwards")
+    args = p.parse_args()
+    size = lambda s: None if s is None else fla._inputs.byte_size(s, "size")  # noqa: E731
+
+    args.dir.mkdir(parents=True, exist_ok=True)
+    path = args.dir / f"planted-{args.rows}x{args.dim}"
+    half = args.rows // 2
+    lines = [
+        f"\n### {args.rows:,} x {args.dim}, noise {args.noise}, bucket_length {args.bucket_length}, "
+        f"{args.tables} tables x {args.projections} projections, threshold {args.threshold}"
+        f" ({time.strftime('%Y-%m-%d %H:%M')})\n",
+        "| phase | s | GB read | GB written | peak RssAnon GB | MemAvailable GB | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    with Phase("build") as ph:
+        idx = fla.Index.build(
+            path,
+            planted_chunks(args.rows, args.dim, args.noise, 0),
+            bucket_length=args.bucket_length,
+            num_hash_tables=args.tables,
+            projections_per_table=args.projections,
+            memory_budget=args.build_budget,
+            overwrite=True,
+        )
+    index_gb = sum(f.stat().st_size for f in path.iterdir()) / 1e9
+    lines.append(ph.row(f"index {index_gb:.2f} GB"))
+    print(lines[-1], flush=True)
+    queries = np.concatenate(list(planted_chunks(2 * min(args.knn, CHUNK), args.dim, args.noise, 1)))[: args.knn]
+    if args.in_cache:
+        with Phase("join, in cache") as ph:
+            pairs, planted, s = self_join(idx, args.threshold, half, 1 << 62)
+        lines.append(ph.row(f"{pairs:,} pairs, planted recall {planted / half:.4f}, plan {s['plan']}"))
+        print(lines[-1], flush=True)
+        if args.knn:
+            lines.append(f"| knn, in cache | | | | | | {knn_latency(idx, queries)} |")
+    group = cap_memory(size(args.cap)) if args.cap else None
+    try:
+        budget = size(args.join_budget) or (size(args.cap) // 2 if args.cap else None)
+        name = f"join, capped at {args.cap}, cold" if args.cap else "join"
+        with Phase(name) as ph:
+            pairs, planted, s = self_join(idx, args.threshold, half, budget)
+        lines.append(
+            ph.row(
+                f"{pairs:,} pairs, planted recall {planted / half:.4f}, plan {s['plan']}, "
+                f"budget {budget}, block reads {s.get('block_reads')}"
+            )
+        )
+        print(lines[-1], flush=True)
+        if args.knn:
+            lines.append(f"| knn, capped at {args.cap} | | | | | | {knn_latency(idx, queries)} |")
+    finally:
+        if group is not None:
+            uncap(group)
+    with args.out.open("a") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if not args.keep:
+        del idx
+        shutil.rmtree(path)
+
+
+if __name__ == "__main__":
+    main()
