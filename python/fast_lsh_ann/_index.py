@@ -12,12 +12,12 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _files, _inputs
+from . import _files, _inputs, _memory
 from ._native import Index as _NativeIndex
 from ._native import IndexWriter as _NativeWriter
 from ._native import JoinStream as _NativeJoinStream
@@ -28,15 +28,15 @@ __all__ = ["Index", "Join"]
 _CHUNK_ROWS = 65_536
 
 
-class _JoinOptions(NamedTuple):
-    """The checked options of :meth:`Index.join`, passed to every engine join it starts
-    (in the order ``_native.Index.join`` and ``join_rows`` take them, after their first
-    arguments)."""
+class _JoinOptions(TypedDict):
+    """The checked options of :meth:`Index.join`, passed by name (``**options``, checked by
+    mypy against ``_native.pyi``) to every engine join it starts."""
 
     threshold: float
     min_collisions: int
     max_bucket_rows: int | None
     max_hamming: int | None
+    memory_budget: int
     batch_rows: int
     count_only: bool
 
@@ -173,7 +173,7 @@ class Index:
         count_only: bool = False,
         progress: bool = False,
         overwrite: bool = False,
-        memory_budget: int | str = "1GB",
+        memory_budget: int | str | None = None,
         batch_rows: int = 65_536,
     ) -> Join:
         """All pairs sharing a bucket in some table and closer than ``threshold`` (strictly).
@@ -201,8 +201,13 @@ class Index:
         sketch planes are fitted to its own data and do not compare.
 
         When the shared buckets would hold most of all pairs, the join scans every pair
-        once instead of walking the buckets (same pairs, less work);
-        ``summary["plan"]`` says which it did (``"buckets"`` or ``"all_pairs"``).
+        once instead of walking the buckets (same pairs, less work). When the vectors of
+        both sides exceed ``memory_budget`` (default: half the memory this process may
+        use, page cache included, as the system or its memory cgroup allows), it lists the
+        candidate pairs first and measures them block of rows by block, so that an index
+        larger than memory is read sequentially a few times instead of page by page.
+        ``summary["plan"]`` says which it did (``"buckets"``, ``"all_pairs"`` or
+        ``"blocked"``).
         Ctrl-C stops the join promptly and leaves no output file.
         """
         options = _JoinOptions(
@@ -210,12 +215,17 @@ class Index:
             min_collisions=_inputs.positive_int(min_collisions, "min_collisions"),
             max_bucket_rows=_inputs.optional_positive_int(max_bucket_rows, "max_bucket_rows"),
             max_hamming=_inputs.optional_non_negative_int(max_hamming, "max_hamming"),
+            memory_budget=(
+                _memory.default_join_budget()
+                if memory_budget is None
+                else _inputs.byte_size(memory_budget, "memory_budget")
+            ),
             batch_rows=_inputs.positive_int(batch_rows, "batch_rows"),
             count_only=bool(count_only),
         )
         if out is not None and count_only:
             raise ValueError("out= and count_only=True exclude each other")
-        streams = self._join_streams(other, options, _inputs.byte_size(memory_budget, "memory_budget"))
+        streams = self._join_streams(other, options, options["memory_budget"])
         join = Join(streams, progress=progress)
         if count_only:
             join._count()
@@ -228,7 +238,7 @@ class Index:
     def _join_streams(self, other: Any, options: _JoinOptions, budget: int) -> Iterable[_NativeJoinStream]:
         if other is None or isinstance(other, Index):
             native_other = None if other is None else other._native
-            yield self._native.join(native_other, *options)
+            yield self._native.join(native_other, **options)
             return
         first_id = 0
         # Vectors (f32 copy + input), sort entries and sketches.
@@ -239,7 +249,7 @@ class Index:
             arr = _inputs.matrix(chunk, "other", self.dim)
             for at in range(0, arr.shape[0], rows_per_part):
                 part = arr[at : at + rows_per_part]
-                yield self._native.join_rows(part, first_id, *options)
+                yield self._native.join_rows(part, first_id, **options)
                 first_id += part.shape[0]
 
     def knn_join(
@@ -364,6 +374,7 @@ class Join:
             candidate_pairs=sum(p["candidate_pairs"] for p in parts),
             capped_buckets=sum(p["capped_buckets"] for p in parts),
             pairs=sum(p["pairs"] for p in parts),
+            block_reads=[sum(p["block_reads"][i] for p in parts) for i in range(2)],
             seconds=sum((p["seconds"] for p in parts), 0.0),
             max_bucket_rows=max((p["max_bucket_rows"] for p in parts), default=0),
             # Percentiles of several parts: the largest of each (an upper bound).
