@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -237,3 +238,21 @@ def test_kill_9_leaves_no_index_or_a_complete_one(tmp_path: Path, delay: float) 
     # Whatever was left behind, the next build at this path succeeds and cleans it up.
     fla.Index.build(path, data(100, 32, 5), bucket_length=1.0, num_hash_tables=4, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+
+
+def test_verify_covers_every_segment_the_manifest_lists(tmp_path: Path) -> None:
+    X = data(600, 8, 3)
+    src = tmp_path / "idx"
+    fla.Index.build(src, X, bucket_length=1.0, num_hash_tables=2, projections_per_table=2, sketch_bits=64, ids=np.arange(600) * 3)
+    text = (src / "MANIFEST").read_bytes().decode("utf-8", "replace")
+    listed = [line.split()[2] for line in text.splitlines() if line.startswith("segment = ")]
+    assert {"vectors.seg", "projections.seg", "sketch-planes.seg", "ids.seg"} <= set(listed)
+    assert sorted(listed) == sorted(p.name for p in src.iterdir() if p.name != "MANIFEST")
+    for name in listed:
+        bad = tmp_path / f"bad-{name}"
+        shutil.copytree(src, bad)
+        raw = bytearray((bad / name).read_bytes())
+        raw[len(raw) // 2] ^= 0x40  # a byte of the body (segments frame it with 64 bytes each side)
+        (bad / name).write_bytes(bytes(raw))
+        with pytest.raises(fla.CorruptIndexError, match=name.replace(".", r"\.")):
+            fla.Index.open(bad).verify()

@@ -77,12 +77,25 @@ def test_bad_vectors(model, X, method: str, case: str) -> None:
         VECTOR_METHODS[method](model, X, bad)
 
 
-@pytest.mark.parametrize("case", ["1-D", "3-D", "strings", "None objects"])
+@pytest.mark.parametrize(
+    "case", ["1-D", "3-D", "strings", "None objects", "NaN float64", "NaN float32", "+inf", "-inf float32", "NaN in a list"]
+)
 def test_fit_bad_vectors(case: str) -> None:
     bad, exc, regex = BAD_VECTORS[case]
     lsh = fla.BucketedRandomProjectionLSH(bucket_length=1.0, num_hash_tables=2, seed=42)
     with pytest.raises(exc, match=regex):
         lsh.fit(bad)
+
+
+def test_fit_names_the_first_bad_cell_and_accepts_huge_finite_values() -> None:
+    lsh = fla.BucketedRandomProjectionLSH(bucket_length=1.0, num_hash_tables=2, seed=42)
+    x = np.zeros((5, DIM))
+    x[3, 1] = math.nan
+    with pytest.raises(ValueError, match="row 3, column 1"):
+        lsh.fit(x)
+    # Finite values whose sum overflows are finite: the check must not refuse them.
+    big = np.full((4, DIM), np.finfo(np.float64).max)
+    assert lsh.fit(big).dim == DIM
 
 
 BAD_QUERIES = {

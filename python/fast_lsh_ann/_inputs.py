@@ -40,6 +40,25 @@ def matrix(x: Any, name: str, dim: int | None = None) -> Matrix:
     return _float_c_order(arr)
 
 
+def finite(arr: Matrix, name: str) -> Matrix:
+    """``arr`` if every value is finite, else the ValueError the engine raises for NaN/inf.
+
+    One summing pass at memory speed; only a sum that is not finite (a NaN or inf, or
+    finite values so large that they overflow) pays for a second pass that finds the cell.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduce(arr, axis=None, dtype=np.float64)
+    if np.isfinite(total):
+        return arr
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        row, col = (int(v) for v in bad[0])
+        raise ValueError(
+            f"{name} contains NaN or inf at row {row}, column {col}; LSH needs finite values (drop or impute them first)"
+        )
+    return arr
+
+
 def vector(x: Any, name: str, dim: int) -> Matrix:
     """Return one vector (1-D, or a single row) as a C-contiguous (1, dim) matrix."""
     arr = _as_array(x, name)

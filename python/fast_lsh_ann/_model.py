@@ -38,8 +38,10 @@ class BucketedRandomProjectionLSH:
         self.bucket_length, self.num_hash_tables, self.seed = _inputs.brp_params(bucket_length, num_hash_tables, seed)
 
     def fit(self, vectors: npt.ArrayLike) -> BucketedRandomProjectionLSHModel:
-        """Build the model for the dimension of ``vectors`` (like Spark, no pass over the data)."""
-        arr = _inputs.matrix(vectors, "vectors")
+        """Build the model for the dimension of ``vectors``. Unlike Spark, ``vectors`` are
+        checked for NaN and inf (one pass at memory speed), so a bad row fails here and not
+        in a later call."""
+        arr = _inputs.finite(_inputs.matrix(vectors, "vectors"), "vectors")
         return self.create_model(dim=arr.shape[1])
 
     def create_model(self, dim: int) -> BucketedRandomProjectionLSHModel:

@@ -498,3 +498,42 @@ fn a_stopped_blocked_join_removes_its_spill() {
     assert!(summary.stopped && summary.plan == Plan::Blocked);
     assert!(spills(dir.path()).is_empty(), "{:?}", spills(dir.path()));
 }
+
+#[test]
+fn the_prefix_screen_of_the_blocked_plan_loses_no_pair() {
+    // 32-d rows in which row i + 1500 is row i moved a little: planted pairs at every
+    // distance up to the threshold and beyond, so the screen is tried near its edge.
+    let (dim, n) = (32, 3000);
+    let mut s = 99u64;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let base: Vec<f32> = (0..n / 2 * dim).map(|_| next() * 4.0).collect();
+    let moved: Vec<f32> = base.iter().map(|&v| v + next() * 0.3).collect();
+    let data = [base, moved].concat();
+    let dir = tempfile::tempdir().unwrap();
+    let params = IndexParams {
+        dim,
+        bucket_length: 2.0,
+        num_hash_tables: 4,
+        ..params(2)
+    };
+    let mut w = IndexWriter::create(&dir.path().join("a"), params, 1 << 20, false).unwrap();
+    w.append(Rows::new(&data, dim).unwrap(), None).unwrap();
+    w.finish().unwrap();
+    let a = Index::open(&dir.path().join("a")).unwrap();
+    for threshold in [0.5, 0.8, 1.2] {
+        let mut options = JoinOptions::new(threshold);
+        options.max_bucket_rows = Some(1 << 20);
+        let in_place = collect(&a, None, options);
+        assert!(in_place.len() > 200, "{} pairs", in_place.len());
+        // 384 KB of vectors, a 200 KB budget: a 4-dimension prefix copy and 3 blocks.
+        options.memory_budget = Some(200 * 1024);
+        let (blocked, summary) = collect_sides(&a, None, options);
+        assert_eq!(summary.plan, Plan::Blocked);
+        assert_same(&blocked, &in_place);
+    }
+}

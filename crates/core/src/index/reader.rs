@@ -20,6 +20,8 @@ pub struct Index {
     pub(super) hasher: BrpHasher,
     pub(super) vectors: Segment<Mmap>,
     pub(super) signatures: Segment<Mmap>,
+    /// The unit vectors, kept mapped so that `verify` reads them.
+    pub(super) projections: Segment<Mmap>,
     /// Per table: its rows and its bucket directory.
     pub(super) tables: Vec<(Segment<Mmap>, Segment<Mmap>)>,
     pub(super) ids: Option<Segment<Mmap>>,
@@ -102,7 +104,10 @@ impl Index {
         let signatures = map_segment(path, &manifest, names::SIGNATURES, Kind::Signatures)?;
         expect(&signatures, names::SIGNATURES, rows, tables)?;
         signatures.values::<u64>()?;
+        // The small segments that steer every query are checksummed at open: a flipped bit
+        // in a unit vector would silently hash queries elsewhere.
         let projections = map_segment(path, &manifest, names::PROJECTIONS, Kind::Projections)?;
+        projections.verify()?;
         let hasher_params = params.hasher_params()?;
         expect(
             &projections,
@@ -157,6 +162,7 @@ impl Index {
                 seg.values::<u64>()?;
                 let planes =
                     map_segment(path, &manifest, names::SKETCH_PLANES, Kind::SketchPlanes)?;
+                planes.verify()?;
                 expect(&planes, names::SKETCH_PLANES, bits + 1, dim)?;
                 let sketcher = Sketcher::from_stored(dim, bits, planes.values::<f32>()?.to_vec())
                     .map_err(|e| {
@@ -176,6 +182,7 @@ impl Index {
             hasher,
             vectors,
             signatures,
+            projections,
             tables: table_segments,
             ids,
             sketches,
@@ -202,9 +209,9 @@ impl Index {
         &self.path
     }
 
-    /// Read every segment and check its checksum.
+    /// Read every segment the manifest lists and check its checksum.
     pub fn verify(&self) -> Result<()> {
-        let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures];
+        let mut all: Vec<&Segment<Mmap>> = vec![&self.vectors, &self.signatures, &self.projections];
         all.extend(self.tables.iter().flat_map(|(rows, dir)| [rows, dir]));
         all.extend(self.ids.iter());
         all.extend(self.sketches.iter().flat_map(|s| [&s.rows, &s.planes]));

@@ -7,10 +7,13 @@
 //!
 //! 1. **Candidates.** The same merge over the tables ([`super::merge`]) lists each
 //!    candidate pair once (the first-table rule and `min_collisions` read only the
-//!    signatures), without touching a vector. Pairs go to an external sort
+//!    signatures). A pair whose distance over the first few dimensions — a copy of which
+//!    is read once, sequentially, and held in memory — already reaches the threshold is
+//!    dropped: a lower bound, so nothing is lost (on N(0, 1) data, 8 dimensions drop
+//!    99.7% of random pairs at threshold 1.5). Survivors go to an external sort
 //!    ([`RunSorter`], spilled as zstd runs into a temporary directory) keyed by their
-//!    *block pair*: the rows are cut into blocks that fit half the memory budget each,
-//!    and a pair `(i, j)` belongs to `(block(i), block(j))`.
+//!    *block pair*: the rows are cut into blocks that fit the memory budget two at a
+//!    time, and a pair `(i, j)` belongs to `(block(i), block(j))`.
 //! 2. **Blocks.** The sorted pairs arrive block pair after block pair, left block major.
 //!    The left block is read once (sequentially, into memory) for all its block pairs, the
 //!    right block once per block pair, and each pair's exact distance is computed from the
@@ -42,24 +45,54 @@ const EVAL_CHUNK: usize = 4096;
 /// Pairs of one block pair held at most before they are evaluated (the blocks stay).
 const PENDING: usize = 1 << 20;
 
+/// Most leading dimensions kept for the prefix screen (more drop few more pairs).
+const MAX_PREFIX: usize = 16;
+
 /// How the rows of both sides are cut into blocks that fit the memory budget.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Blocks {
+struct Blocks {
     /// Rows per block.
-    pub(crate) rows: usize,
+    rows: usize,
 }
 
 impl Blocks {
-    /// Blocks of at most a quarter of `budget` bytes of vectors each (two are held at
-    /// once, and the sorter gets the rest of the budget).
-    pub(crate) fn for_budget(budget: usize, dim: usize) -> Self {
-        Blocks {
-            rows: (budget / 4 / (dim * 4).max(1)).max(1024),
-        }
-    }
-
     fn of(&self, row: u32) -> u64 {
         row as u64 / self.rows as u64
+    }
+}
+
+/// The first `dims` values of every row of both sides, and the squared distance over them
+/// that already rules a pair out.
+struct Prefixes {
+    a: Vec<f32>,
+    /// `None` in a self-join.
+    b: Option<Vec<f32>>,
+    dims: usize,
+    limit: f64,
+}
+
+impl Prefixes {
+    /// Copy the first `dims` values of each row of `side` (one sequential pass).
+    fn of(side: &JoinSide<'_>, dims: usize) -> Vec<f32> {
+        let dim = side.vectors.dim();
+        side.vectors
+            .as_slice()
+            .par_chunks(dim * 4096)
+            .flat_map_iter(|rows| {
+                rows.chunks_exact(dim)
+                    .flat_map(|r| r[..dims].iter().copied())
+            })
+            .collect()
+    }
+
+    /// Whether pair `(i, j)` may still be closer than the threshold.
+    #[inline]
+    fn may_pass(&self, i: u32, j: u32) -> bool {
+        let d = self.dims;
+        let x = &self.a[i as usize * d..(i as usize + 1) * d];
+        let b = self.b.as_deref().unwrap_or(&self.a);
+        let y = &b[j as usize * d..(j as usize + 1) * d];
+        spark_sqdist(x, y) < self.limit
     }
 }
 
@@ -67,16 +100,43 @@ impl Blocks {
 pub(crate) struct Candidates {
     sorter: Mutex<RunSorter>,
     blocks: Blocks,
+    prefixes: Option<Prefixes>,
     /// The first error of a spill, reported when the walk ends.
     failed: Mutex<Option<Error>>,
 }
 
 impl Candidates {
-    /// A sink spilling into `spill_dir`, holding at most `budget` bytes of pairs.
-    pub(crate) fn new(spill_dir: &Path, budget: usize, blocks: Blocks) -> Self {
+    /// A sink for a join of `a` with `b` (the same side when `symmetric`) spilling into
+    /// `spill_dir`, planned for `budget` bytes: up to a quarter for the prefix copies, an
+    /// eighth for the sorter's buffer, the rest for the two blocks phase 2 holds.
+    pub(crate) fn new(
+        spill_dir: &Path,
+        budget: usize,
+        a: &JoinSide<'_>,
+        b: &JoinSide<'_>,
+        symmetric: bool,
+        threshold: f64,
+    ) -> Self {
+        let dim = a.vectors.dim();
+        let rows = a.vectors.len() + if symmetric { 0 } else { b.vectors.len() };
+        let dims = (budget / 4 / (rows.max(1) * 4)).min(MAX_PREFIX).min(dim);
+        // Fewer than two dimensions rarely rule a pair out; the whole vector is no prefix.
+        let prefixes = (dims >= 2 && dims < dim).then(|| Prefixes {
+            a: Prefixes::of(a, dims),
+            b: (!symmetric).then(|| Prefixes::of(b, dims)),
+            dims,
+            // The kernel's slack: a prefix sum in f64 of f32 differences is within a few
+            // ulps of a lower bound of the full sum.
+            limit: threshold * threshold * (1.0 + 8.0 * f64::EPSILON),
+        });
+        let prefix_bytes = dims * 4 * rows * usize::from(prefixes.is_some());
+        let for_blocks = budget.saturating_sub(prefix_bytes + budget / 8);
         Candidates {
-            sorter: Mutex::new(RunSorter::new(spill_dir, "candidates", budget)),
-            blocks,
+            sorter: Mutex::new(RunSorter::new(spill_dir, "candidates", budget / 8)),
+            blocks: Blocks {
+                rows: (for_blocks / 2 / (dim * 4).max(1)).max(1024),
+            },
+            prefixes,
             failed: Mutex::new(None),
         }
     }
@@ -97,7 +157,7 @@ impl Candidates {
             for &j in &rb[from..] {
                 // In a self-join a pair is kept as (smaller, larger) row.
                 let (i, j) = if symmetric && j < i { (j, i) } else { (i, j) };
-                if accept(i, j) {
+                if accept(i, j) && self.prefixes.as_ref().is_none_or(|p| p.may_pass(i, j)) {
                     let key = self.blocks.of(i) << 32 | self.blocks.of(j);
                     gathered.push((key, (i as u64) << 32 | j as u64));
                 }

@@ -14,7 +14,7 @@
 //! both sides, `max_hamming` drops candidate pairs whose sketches differ in too many bits
 //! before they are measured, in either plan.
 
-use super::blocked::{self, Blocks, Candidates};
+use super::blocked::{self, Candidates};
 use crate::bucket::TableView;
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -306,8 +306,8 @@ pub fn join(
         Plan::Blocked => {
             let budget = options.memory_budget.unwrap_or(usize::MAX);
             let spill = spill_dir(a.path.or(b.path))?;
-            let blocks = Blocks::for_budget(budget, a.vectors.dim());
-            let candidates = Candidates::new(spill.path(), budget / 4, blocks);
+            let candidates =
+                Candidates::new(spill.path(), budget, a, b, symmetric, options.threshold);
             let stats = walk_buckets(
                 a,
                 b,
