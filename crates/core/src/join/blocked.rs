@@ -9,8 +9,8 @@
 //!    candidate pair once (the first-table rule and `min_collisions` read only the
 //!    signatures). A pair whose distance over the first few dimensions — a copy of which
 //!    is read once, sequentially, and held in memory — already reaches the threshold is
-//!    dropped: a lower bound, so nothing is lost (on N(0, 1) data, 8 dimensions drop
-//!    99.7% of random pairs at threshold 1.5). Survivors go to an external sort
+//!    dropped: a lower bound, so nothing is lost (on N(0, 1) data, 7 dimensions let 0.8%
+//!    of random pairs through at threshold 1.5, and 15 dimensions about none). Survivors go to an external sort
 //!    ([`RunSorter`], spilled as zstd runs into a temporary directory) keyed by their
 //!    *block pair*: the rows are cut into blocks that fit the memory budget two at a
 //!    time, and a pair `(i, j)` belongs to `(block(i), block(j))`.
@@ -41,6 +41,10 @@ const HAND_OFF: usize = 1 << 15;
 
 /// Pairs evaluated per parallel task in phase 2.
 const EVAL_CHUNK: usize = 4096;
+
+/// A block pair with fewer pairs than a block's rows over this reads its rows in place
+/// instead of loading its blocks (a row read in place costs a page or so).
+const SPARSE_RATIO: usize = 64;
 
 /// Pairs of one block pair held at most before they are evaluated (the blocks stay).
 const PENDING: usize = 1 << 20;
@@ -101,14 +105,17 @@ pub(crate) struct Candidates {
     sorter: Mutex<RunSorter>,
     blocks: Blocks,
     prefixes: Option<Prefixes>,
+    symmetric: bool,
     /// The first error of a spill, reported when the walk ends.
     failed: Mutex<Option<Error>>,
 }
 
 impl Candidates {
     /// A sink for a join of `a` with `b` (the same side when `symmetric`) spilling into
-    /// `spill_dir`, planned for `budget` bytes: up to a quarter for the prefix copies, an
-    /// eighth for the sorter's buffer, the rest for the two blocks phase 2 holds.
+    /// `spill_dir`, planned for `budget` bytes: up to half for the prefix copies (the screen
+    /// that keeps random candidates from spreading over every block pair, so it is worth
+    /// more than bigger blocks), an eighth for the sorter's buffer, the rest for the two
+    /// blocks phase 2 holds.
     pub(crate) fn new(
         spill_dir: &Path,
         budget: usize,
@@ -119,7 +126,7 @@ impl Candidates {
     ) -> Self {
         let dim = a.vectors.dim();
         let rows = a.vectors.len() + if symmetric { 0 } else { b.vectors.len() };
-        let dims = (budget / 4 / (rows.max(1) * 4)).min(MAX_PREFIX).min(dim);
+        let dims = (budget / 2 / (rows.max(1) * 4)).min(MAX_PREFIX).min(dim);
         // Fewer than two dimensions rarely rule a pair out; the whole vector is no prefix.
         let prefixes = (dims >= 2 && dims < dim).then(|| Prefixes {
             a: Prefixes::of(a, dims),
@@ -137,6 +144,7 @@ impl Candidates {
                 rows: (for_blocks / 2 / (dim * 4).max(1)).max(1024),
             },
             prefixes,
+            symmetric,
             failed: Mutex::new(None),
         }
     }
@@ -201,15 +209,31 @@ impl Candidates {
             return Err(e);
         }
         let sorter = self.sorter.into_inner().unwrap_or_else(|e| e.into_inner());
+        // In a self-join both sides are one: a block pair of one block reads it once.
+        let symmetric = self.symmetric;
         let mut left = Loaded::new(a, self.blocks);
         let mut right = Loaded::new(b, self.blocks);
+        let sparse_below = self.blocks.rows / SPARSE_RATIO;
         let mut current: Option<u64> = None;
         let mut pending: Vec<(u32, u32)> = Vec::new();
         let mut flush = |key: u64, pending: &mut Vec<(u32, u32)>| {
             let (ba, bb) = ((key >> 32) as usize, (key & 0xFFFF_FFFF) as usize);
-            left.load(ba);
-            right.load(bb);
-            let (la, lb) = (&left, &right);
+            // A block pair of a few pairs (a stray random candidate) reads its rows where
+            // they lie: loading two blocks for it would cost far more.
+            if pending.len() >= sparse_below {
+                left.load(ba);
+                if !(symmetric && ba == bb) {
+                    right.load(bb);
+                }
+            }
+            let (la, lb) = (
+                &left,
+                if symmetric && left.holds(bb) {
+                    &left
+                } else {
+                    &right
+                },
+            );
             pending.par_chunks(EVAL_CHUNK).for_each(|chunk| {
                 let mut found: Found = chunk
                     .iter()
@@ -293,10 +317,19 @@ impl<'s> Loaded<'s> {
         self.reads += 1;
     }
 
-    /// Row `row` (which lies in the held block).
+    /// Whether block `b` is the one held.
+    fn holds(&self, b: usize) -> bool {
+        self.block == Some(b)
+    }
+
+    /// Row `row`: from the held block when it lies there, else where it lies in the side.
     fn row(&self, row: u32) -> &[f32] {
+        let b = row as usize / self.blocks.rows;
+        if !self.holds(b) {
+            return self.side.vectors.row(row as usize);
+        }
         let dim = self.side.vectors.dim();
-        let at = (row as usize - self.block.unwrap_or(0) * self.blocks.rows) * dim;
+        let at = (row as usize - b * self.blocks.rows) * dim;
         &self.values[at..at + dim]
     }
 }
