@@ -6,6 +6,7 @@
 //! key order, which is what a merge-join of two tables needs.
 
 use crate::error::{Error, Result};
+use crate::kernels::prefetch::will_need;
 use std::path::Path;
 
 /// A table opened for reading over any bytes (an mmap, in an index). The segments' frames
@@ -109,6 +110,22 @@ impl<'a> TableView<'a> {
             Some(i) => self.span(i),
             None => Ok(&[]),
         }
+    }
+
+    /// Ask for the directory entries and rows of buckets `lo..hi` to be read ahead, before
+    /// a pass over them in order (a hint; see `kernels::prefetch::will_need`).
+    pub fn will_need(&self, lo: usize, hi: usize) {
+        let hi = hi.min(self.buckets());
+        if lo >= hi {
+            return;
+        }
+        will_need(&self.directory[2 * lo..2 * hi]);
+        let start = (self.directory[2 * lo + 1] as usize).min(self.rows.len());
+        let end = self
+            .directory
+            .get(2 * hi + 1)
+            .map_or(self.rows.len(), |&e| (e as usize).min(self.rows.len()));
+        will_need(&self.rows[start..end.max(start)]);
     }
 
     /// The position of bucket `key`, if the table has it.

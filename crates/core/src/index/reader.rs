@@ -59,6 +59,9 @@ fn map_segment(dir: &Path, manifest: &Manifest, name: &str, kind: Kind) -> Resul
     // with any mmap-based store); every access below is bounds-checked against the length
     // validated at open.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
+    // Read-around off: queries touch scattered pages, and passes that read in order say
+    // so themselves (`kernels::prefetch::will_need`). A refused hint changes nothing.
+    let _ = map.advise(memmap2::Advice::Random);
     let seg = Segment::open(&path, map, kind)?;
     if seg.checksum() != info.checksum {
         return Err(Error::corrupt(

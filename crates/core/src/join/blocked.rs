@@ -31,6 +31,7 @@ use super::merge::JoinSide;
 use crate::error::{Error, Result};
 use crate::index::sort::RunSorter;
 use crate::kernels::distance::spark_sqdist;
+use crate::kernels::prefetch::will_need;
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Mutex;
@@ -48,6 +49,9 @@ const SPARSE_RATIO: usize = 64;
 
 /// Pairs of one block pair held at most before they are evaluated (the blocks stay).
 const PENDING: usize = 1 << 20;
+
+/// Rows per piece of the prefix pass (read ahead one piece at a time).
+const PREFIX_PIECE: usize = 1 << 16;
 
 /// Most leading dimensions kept for the prefix screen (more drop few more pairs).
 const MAX_PREFIX: usize = 16;
@@ -76,17 +80,26 @@ struct Prefixes {
 }
 
 impl Prefixes {
-    /// Copy the first `dims` values of each row of `side` (one sequential pass).
+    /// Copy the first `dims` values of each row of `side` (one sequential pass, each piece
+    /// asked for before the one before it is copied).
     fn of(side: &JoinSide<'_>, dims: usize) -> Vec<f32> {
         let dim = side.vectors.dim();
-        side.vectors
-            .as_slice()
-            .par_chunks(dim * 4096)
-            .flat_map_iter(|rows| {
-                rows.chunks_exact(dim)
-                    .flat_map(|r| r[..dims].iter().copied())
-            })
-            .collect()
+        let mut out = Vec::with_capacity(side.vectors.len() * dims);
+        let pieces: Vec<&[f32]> = side.vectors.as_slice().chunks(dim * PREFIX_PIECE).collect();
+        for (p, piece) in pieces.iter().enumerate() {
+            if let Some(next) = pieces.get(p + 1) {
+                will_need(next);
+            }
+            let copied: Vec<f32> = piece
+                .par_chunks(dim * 4096)
+                .flat_map_iter(|rows| {
+                    rows.chunks_exact(dim)
+                        .flat_map(|r| r[..dims].iter().copied())
+                })
+                .collect();
+            out.extend_from_slice(&copied);
+        }
+        out
     }
 
     /// Whether pair `(i, j)` may still be closer than the threshold.
@@ -311,6 +324,7 @@ impl<'s> Loaded<'s> {
         let all = self.side.vectors.as_slice();
         let lo = (b * self.blocks.rows * dim).min(all.len());
         let hi = ((b + 1) * self.blocks.rows * dim).min(all.len());
+        will_need(&all[lo..hi]);
         self.values.clear();
         self.values.extend_from_slice(&all[lo..hi]);
         self.block = Some(b);

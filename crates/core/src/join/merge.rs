@@ -21,6 +21,7 @@ use crate::index::Index;
 use crate::index::IndexParams;
 use crate::join::kernel::{Found, Pairing, Plan, Screen, join_group};
 use crate::kernels::Rows;
+use crate::kernels::prefetch::will_need;
 use crate::sketch::Sketches;
 use rayon::prelude::*;
 use std::path::Path;
@@ -300,6 +301,14 @@ pub fn join(
         }
         found.clear();
     };
+    if plan != Plan::Blocked {
+        // Everything fits the budget: read it in large requests rather than fault by
+        // fault (the index's mappings have read-around off).
+        for side in [a, b] {
+            will_need(side.vectors.as_slice());
+            will_need(side.signatures);
+        }
+    }
     // The bucket statistics are the same whichever plan measures the pairs.
     let mut reads = [0u64; 2];
     let stats = match plan {
@@ -456,6 +465,7 @@ fn walk_buckets(
         .par_iter()
         .map(|&(t, lo, hi)| -> Result<Stats> {
             let (ta, tb) = (&a.tables[t], &b.tables[t]);
+            ta.will_need(lo, hi);
             let mut stats = Stats::new();
             let accept = |i: u32, j: u32| counts_in(a, b, i, j, t, options.min_collisions);
             let mut j = 0;

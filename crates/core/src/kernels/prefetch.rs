@@ -1,5 +1,10 @@
-//! Cache prefetch hints for loops over rows scattered in memory (a hint: never changes a
-//! result).
+//! Prefetch hints (never change a result): to the CPU, for loops over rows scattered in
+//! memory; to the kernel, for ranges of a file mapping about to be read in order.
+//!
+//! An index's mappings are opened with read-around off (`MADV_RANDOM`): on this project's
+//! machine the block device reads ahead 8 MB per fault, so a k-NN query that touched 50
+//! scattered pages of a cold index read 400 MB. Code that reads a range in order asks for
+//! it with [`will_need`] instead.
 
 /// Ask the CPU to start loading `values` into cache (a hint: no effect on results), so a
 /// loop over scattered rows can fetch the next row while it computes on this one.
@@ -39,3 +44,29 @@ pub(crate) fn prefetching<'a, T: 'a>(
 
 /// How many rows ahead [`prefetching`] asks for.
 const PREFETCH_AHEAD: usize = 4;
+
+/// Ask the kernel to read the pages under `values` now, in large requests
+/// (`madvise(MADV_WILLNEED)`), before a pass that reads them in order. Returns at once.
+pub(crate) fn will_need<T>(values: &[T]) {
+    #[cfg(target_os = "linux")]
+    {
+        // The x86-64 and aarch64 base page; on a system with larger pages the aligned
+        // address may not be page-aligned, madvise refuses it, and the hint is lost.
+        const PAGE: usize = 4096;
+        let start = values.as_ptr() as usize;
+        let aligned = start & !(PAGE - 1);
+        let len = std::mem::size_of_val(values) + (start - aligned);
+        if std::mem::size_of_val(values) == 0 {
+            return;
+        }
+        // SAFETY: MADV_WILLNEED only schedules reading of the pages that back the range
+        // into the page cache; it changes no memory contents and no mapping, and the range
+        // covers only the pages of `values`, which we borrow (on anonymous memory it is a
+        // no-op). Its result is ignored: a refused hint changes nothing.
+        unsafe {
+            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_WILLNEED);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = values;
+}
