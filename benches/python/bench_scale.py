@@ -155,6 +155,7 @@ def main() -> None:
     p.add_argument("--dir", type=Path, default=Path("/work/scale"))
     p.add_argument("--out", type=Path, default=Path("benches/scale-results.md"))
     p.add_argument("--keep", action="store_true", help="keep the index afterwards")
+    p.add_argument("--reuse", action="store_true", help="open the index kept by an earlier run instead of building")
     args = p.parse_args()
     size = lambda s: None if s is None else fla._inputs.byte_size(s, "size")  # noqa: E731
 
@@ -168,8 +169,8 @@ def main() -> None:
         "| phase | s | GB read | GB written | peak RssAnon GB | MemAvailable GB | result |",
         "|---|---|---|---|---|---|---|",
     ]
-    with Phase("build") as ph:
-        idx = fla.Index.build(
+    with Phase("open (kept index)" if args.reuse else "build") as ph:
+        idx = fla.Index.open(path) if args.reuse else fla.Index.build(
             path,
             planted_chunks(args.rows, args.dim, args.noise, 0),
             bucket_length=args.bucket_length,
@@ -181,7 +182,7 @@ def main() -> None:
     index_gb = sum(f.stat().st_size for f in path.iterdir()) / 1e9
     lines.append(ph.row(f"index {index_gb:.2f} GB"))
     print(lines[-1], flush=True)
-    queries = np.concatenate(list(planted_chunks(2 * min(args.knn, CHUNK), args.dim, args.noise, 1)))[: args.knn]
+    queries = np.concatenate(list(planted_chunks(2 * min(max(args.knn, 1), CHUNK), args.dim, args.noise, 1)))[: args.knn]
     if args.in_cache:
         with Phase("join, in cache") as ph:
             pairs, planted, s = self_join(idx, args.threshold, half, 1 << 62)

@@ -6,7 +6,7 @@
 //! key order, which is what a merge-join of two tables needs.
 
 use crate::error::{Error, Result};
-use crate::kernels::prefetch::will_need;
+use crate::kernels::prefetch::InOrder;
 use std::path::Path;
 
 /// A table opened for reading over any bytes (an mmap, in an index). The segments' frames
@@ -112,20 +112,10 @@ impl<'a> TableView<'a> {
         }
     }
 
-    /// Ask for the directory entries and rows of buckets `lo..hi` to be read ahead, before
-    /// a pass over them in order (a hint; see `kernels::prefetch::will_need`).
-    pub fn will_need(&self, lo: usize, hi: usize) {
-        let hi = hi.min(self.buckets());
-        if lo >= hi {
-            return;
-        }
-        will_need(&self.directory[2 * lo..2 * hi]);
-        let start = (self.directory[2 * lo + 1] as usize).min(self.rows.len());
-        let end = self
-            .directory
-            .get(2 * hi + 1)
-            .map_or(self.rows.len(), |&e| (e as usize).min(self.rows.len()));
-        will_need(&self.rows[start..end.max(start)]);
+    /// Read this table's directory and rows ahead while the returned guards live: for a
+    /// walk over its buckets in key order (see `kernels::prefetch::InOrder`).
+    pub(crate) fn in_order(&self) -> (InOrder<'a, u64>, InOrder<'a, u32>) {
+        (InOrder::new(self.directory), InOrder::new(self.rows))
     }
 
     /// The position of bucket `key`, if the table has it.

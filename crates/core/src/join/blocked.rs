@@ -31,7 +31,7 @@ use super::merge::JoinSide;
 use crate::error::{Error, Result};
 use crate::index::sort::RunSorter;
 use crate::kernels::distance::spark_sqdist;
-use crate::kernels::prefetch::will_need;
+use crate::kernels::prefetch::{InOrder, will_need};
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Mutex;
@@ -87,6 +87,7 @@ impl Prefixes {
         let mut out = Vec::with_capacity(side.vectors.len() * dims);
         let pieces: Vec<&[f32]> = side.vectors.as_slice().chunks(dim * PREFIX_PIECE).collect();
         for (p, piece) in pieces.iter().enumerate() {
+            let _in_order = InOrder::new(piece);
             if let Some(next) = pieces.get(p + 1) {
                 will_need(next);
             }
@@ -149,7 +150,7 @@ impl Candidates {
             // ulps of a lower bound of the full sum.
             limit: threshold * threshold * (1.0 + 8.0 * f64::EPSILON),
         });
-        let prefix_bytes = dims * 4 * rows * usize::from(prefixes.is_some());
+        let prefix_bytes = Self::bytes_of(&prefixes);
         let for_blocks = budget.saturating_sub(prefix_bytes + budget / 8);
         Candidates {
             sorter: Mutex::new(RunSorter::new(spill_dir, "candidates", budget / 8)),
@@ -160,6 +161,17 @@ impl Candidates {
             symmetric,
             failed: Mutex::new(None),
         }
+    }
+
+    fn bytes_of(prefixes: &Option<Prefixes>) -> usize {
+        prefixes
+            .as_ref()
+            .map_or(0, |p| 4 * (p.a.len() + p.b.as_ref().map_or(0, Vec::len)))
+    }
+
+    /// Bytes of memory the prefix copies hold.
+    pub(crate) fn prefix_bytes(&self) -> usize {
+        Self::bytes_of(&self.prefixes)
     }
 
     /// Add the pairs of one group that `accept` admits (in a self-join, `ra == rb` and only
@@ -324,7 +336,7 @@ impl<'s> Loaded<'s> {
         let all = self.side.vectors.as_slice();
         let lo = (b * self.blocks.rows * dim).min(all.len());
         let hi = ((b + 1) * self.blocks.rows * dim).min(all.len());
-        will_need(&all[lo..hi]);
+        let _in_order = InOrder::new(&all[lo..hi]);
         self.values.clear();
         self.values.extend_from_slice(&all[lo..hi]);
         self.block = Some(b);

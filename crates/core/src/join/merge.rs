@@ -21,7 +21,7 @@ use crate::index::Index;
 use crate::index::IndexParams;
 use crate::join::kernel::{Found, Pairing, Plan, Screen, join_group};
 use crate::kernels::Rows;
-use crate::kernels::prefetch::will_need;
+use crate::kernels::prefetch::InOrder;
 use crate::sketch::Sketches;
 use rayon::prelude::*;
 use std::path::Path;
@@ -301,14 +301,20 @@ pub fn join(
         }
         found.clear();
     };
-    if plan != Plan::Blocked {
-        // Everything fits the budget: read it in large requests rather than fault by
-        // fault (the index's mappings have read-around off).
-        for side in [a, b] {
-            will_need(side.vectors.as_slice());
-            will_need(side.signatures);
-        }
-    }
+    // Everything fits the budget on the in-place plans: read it in large requests rather
+    // than fault by fault (the index's mappings have read-around off).
+    let _in_order: Vec<(InOrder<'_, f32>, InOrder<'_, u64>)> = match plan {
+        Plan::Blocked => Vec::new(),
+        _ => [a, b]
+            .iter()
+            .map(|s| {
+                (
+                    InOrder::new(s.vectors.as_slice()),
+                    InOrder::new(s.signatures),
+                )
+            })
+            .collect(),
+    };
     // The bucket statistics are the same whichever plan measures the pairs.
     let mut reads = [0u64; 2];
     let stats = match plan {
@@ -317,6 +323,12 @@ pub fn join(
             let spill = spill_dir(a.path.or(b.path))?;
             let candidates =
                 Candidates::new(spill.path(), budget, a, b, symmetric, options.threshold);
+            // The signatures are read at random by the first-table rule: read them whole
+            // when they fit beside the prefix copy, else fault by fault.
+            let signatures =
+                8 * (a.signatures.len() + if symmetric { 0 } else { b.signatures.len() });
+            let _whole = (signatures + candidates.prefix_bytes() <= budget)
+                .then(|| [InOrder::new(a.signatures), InOrder::new(b.signatures)]);
             let stats = walk_buckets(
                 a,
                 b,
@@ -453,6 +465,13 @@ fn walk_buckets(
     stop: &AtomicBool,
 ) -> Result<Stats> {
     let symmetric = pairing.symmetric;
+    // The walk reads every table in key order (the other side's too, by merging).
+    let _in_order: Vec<_> = a
+        .tables
+        .iter()
+        .chain(&b.tables)
+        .map(TableView::in_order)
+        .collect();
     let units: Vec<(usize, usize, usize)> = (0..a.tables.len())
         .flat_map(|t| {
             let n = a.tables[t].buckets();
@@ -465,7 +484,6 @@ fn walk_buckets(
         .par_iter()
         .map(|&(t, lo, hi)| -> Result<Stats> {
             let (ta, tb) = (&a.tables[t], &b.tables[t]);
-            ta.will_need(lo, hi);
             let mut stats = Stats::new();
             let accept = |i: u32, j: u32| counts_in(a, b, i, j, t, options.min_collisions);
             let mut j = 0;

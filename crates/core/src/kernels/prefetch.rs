@@ -45,28 +45,66 @@ pub(crate) fn prefetching<'a, T: 'a>(
 /// How many rows ahead [`prefetching`] asks for.
 const PREFETCH_AHEAD: usize = 4;
 
-/// Ask the kernel to read the pages under `values` now, in large requests
-/// (`madvise(MADV_WILLNEED)`), before a pass that reads them in order. Returns at once.
-pub(crate) fn will_need<T>(values: &[T]) {
+/// Give the kernel `advice` about the pages under `values` (a hint: ignored when refused).
+fn advise<T>(values: &[T], advice: Advice) {
     #[cfg(target_os = "linux")]
     {
         // The x86-64 and aarch64 base page; on a system with larger pages the aligned
         // address may not be page-aligned, madvise refuses it, and the hint is lost.
         const PAGE: usize = 4096;
-        let start = values.as_ptr() as usize;
-        let aligned = start & !(PAGE - 1);
-        let len = std::mem::size_of_val(values) + (start - aligned);
         if std::mem::size_of_val(values) == 0 {
             return;
         }
-        // SAFETY: MADV_WILLNEED only schedules reading of the pages that back the range
-        // into the page cache; it changes no memory contents and no mapping, and the range
-        // covers only the pages of `values`, which we borrow (on anonymous memory it is a
-        // no-op). Its result is ignored: a refused hint changes nothing.
+        let start = values.as_ptr() as usize;
+        let aligned = start & !(PAGE - 1);
+        let len = std::mem::size_of_val(values) + (start - aligned);
+        let advice = match advice {
+            Advice::WillNeed => libc::MADV_WILLNEED,
+            Advice::Sequential => libc::MADV_SEQUENTIAL,
+            Advice::Random => libc::MADV_RANDOM,
+        };
+        // SAFETY: these three advices only steer how the kernel reads the pages that back
+        // the range (read ahead now, read ahead on faults, read around no more); none
+        // changes memory contents or the mapping, and the range covers only the pages of
+        // `values`, which we borrow (on anonymous memory they do nothing that matters).
+        // The result is ignored: a refused hint changes nothing.
         unsafe {
-            libc::madvise(aligned as *mut libc::c_void, len, libc::MADV_WILLNEED);
+            libc::madvise(aligned as *mut libc::c_void, len, advice);
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = values;
+    let _ = (values, advice);
+}
+
+#[derive(Clone, Copy)]
+enum Advice {
+    WillNeed,
+    Sequential,
+    Random,
+}
+
+/// Ask the kernel to read the pages under `values` now, in large requests
+/// (`madvise(MADV_WILLNEED)`). Returns at once.
+pub(crate) fn will_need<T>(values: &[T]) {
+    advise(values, Advice::WillNeed);
+}
+
+/// While alive, the pages under a range of an index mapping are read ahead as a pass reads
+/// them in order (`MADV_SEQUENTIAL`, and asked for at once); dropped, read-around is off
+/// again (`MADV_RANDOM`, as the index opens its mappings).
+pub(crate) struct InOrder<'a, T>(&'a [T]);
+
+impl<'a, T> InOrder<'a, T> {
+    /// Start a pass over `values` in order.
+    pub(crate) fn new(values: &'a [T]) -> Self {
+        advise(values, Advice::Sequential);
+        advise(values, Advice::WillNeed);
+        InOrder(values)
+    }
+}
+
+impl<T> Drop for InOrder<'_, T> {
+    fn drop(&mut self) {
+        advise(self.0, Advice::Random);
+    }
 }
