@@ -167,9 +167,14 @@ def test_damage_raises_corrupt_index_error(tmp_path: Path) -> None:
         b = bytearray(f.read_bytes())
         b[64 + 100] ^= 0x01
         f.write_bytes(bytes(b))
-        idx = fla.Index.open(path)  # headers are intact: opens
-        with pytest.raises(fla.CorruptIndexError, match=victim):
-            idx.verify()
+        if victim == "sketch-planes.seg":
+            # The small segments that steer every query are checksummed at open.
+            with pytest.raises(fla.CorruptIndexError, match=victim):
+                fla.Index.open(path)
+        else:
+            idx = fla.Index.open(path)  # headers are intact: opens
+            with pytest.raises(fla.CorruptIndexError, match=victim):
+                idx.verify()
         f.write_bytes(bytes(b[:-200]))
         with pytest.raises(fla.CorruptIndexError, match=victim):
             fla.Index.open(path)

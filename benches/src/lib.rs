@@ -1,4 +1,4 @@
-//! Seeded inputs shared by the criterion benches (`hash.rs`, `join.rs`); run them with
+//! Seeded inputs shared by the criterion benches (`hash.rs`, `join.rs`, `index.rs`); run them with
 //! `cargo bench -p fast-lsh-ann-benches`.
 
 /// A xorshift64 stream: fast, seeded, good enough for benchmark data.

@@ -1,21 +1,14 @@
 //! The on-disk index end to end: build from chunks through spilled runs, reopen, query
 //! against brute force, and refuse damaged files.
 
+use crate::util::uniform_rows;
 use fast_lsh_ann_core::index::{Index, IndexKnn};
 use fast_lsh_ann_core::index::{IndexParams, IndexWriter};
 use fast_lsh_ann_core::{Arithmetic, ErrorKind, Rows};
 use std::path::Path;
 
 fn rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n * dim)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
+    uniform_rows(n, dim, seed, 2.0)
 }
 
 fn params(k: usize) -> IndexParams {

@@ -1,6 +1,7 @@
 //! Joins of on-disk indexes against brute force: every colliding pair within the threshold
 //! exactly once, nothing beyond it, exact distances; through the streaming channel too.
 
+use crate::util::uniform_rows;
 use fast_lsh_ann_core::index::Index;
 use fast_lsh_ann_core::index::{IndexParams, IndexWriter};
 use fast_lsh_ann_core::join::Plan;
@@ -16,15 +17,7 @@ use std::time::Duration;
 const DIM: usize = 6;
 
 fn rows(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut s = seed;
-    (0..n * DIM)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
-        })
-        .collect()
+    uniform_rows(n, DIM, seed, scale)
 }
 
 fn params(k: usize) -> IndexParams {
@@ -504,15 +497,9 @@ fn the_prefix_screen_of_the_blocked_plan_loses_no_pair() {
     // 32-d rows in which row i + 1500 is row i moved a little: planted pairs at every
     // distance up to the threshold and beyond, so the screen is tried near its edge.
     let (dim, n) = (32, 3000);
-    let mut s = 99u64;
-    let mut next = || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    };
-    let base: Vec<f32> = (0..n / 2 * dim).map(|_| next() * 4.0).collect();
-    let moved: Vec<f32> = base.iter().map(|&v| v + next() * 0.3).collect();
+    let base = uniform_rows(n / 2, dim, 99, 4.0);
+    let noise = uniform_rows(n / 2, dim, 100, 0.3);
+    let moved: Vec<f32> = base.iter().zip(&noise).map(|(b, e)| b + e).collect();
     let data = [base, moved].concat();
     let dir = tempfile::tempdir().unwrap();
     let params = IndexParams {

@@ -84,17 +84,9 @@ impl MemoryTable {
 
     /// Rows in bucket `key` (empty when no row hashed there), ascending.
     pub fn get(&self, key: u64) -> &[u32] {
-        let (mut lo, mut hi) = (0, self.buckets());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.key(mid) < key {
-                lo = mid + 1
-            } else {
-                hi = mid
-            }
-        }
-        if lo < self.buckets() && self.key(lo) == key {
-            self.bucket(lo)
+        let at = self.view(Path::new("<memory>")).lower_bound(key);
+        if at < self.buckets() && self.key(at) == key {
+            self.bucket(at)
         } else {
             &[]
         }

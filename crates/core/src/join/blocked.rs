@@ -43,9 +43,8 @@ const HAND_OFF: usize = 1 << 15;
 /// Pairs evaluated per parallel task in phase 2.
 const EVAL_CHUNK: usize = 4096;
 
-/// A block pair with fewer pairs than a block's rows over this reads its rows in place
-/// instead of loading its blocks (a row read in place costs a page or so).
-const SPARSE_RATIO: usize = 64;
+/// What reading one row in place costs, in bytes: about a page (read-around is off).
+const ROW_IN_PLACE: usize = 4096;
 
 /// Pairs of one block pair held at most before they are evaluated (the blocks stay).
 const PENDING: usize = 1 << 20;
@@ -238,7 +237,10 @@ impl Candidates {
         let symmetric = self.symmetric;
         let mut left = Loaded::new(a, self.blocks);
         let mut right = Loaded::new(b, self.blocks);
-        let sparse_below = self.blocks.rows / SPARSE_RATIO;
+        // A block pair whose two rows per pair, each read in place, cost less than loading
+        // a block reads them in place (stray random candidates spread over all block pairs).
+        let block_bytes = self.blocks.rows * a.vectors.dim() * 4;
+        let sparse_below = block_bytes / (2 * ROW_IN_PLACE);
         let mut current: Option<u64> = None;
         let mut pending: Vec<(u32, u32)> = Vec::new();
         let mut flush = |key: u64, pending: &mut Vec<(u32, u32)>| {
