@@ -1,74 +1,8 @@
-"""Benchmark: the on-disk ``Index`` (build, chunked build, open, planted-partner k-NN).
+"""The on-disk ``Index``: build, chunked build, open, planted-partner k-NN, each against a peer.
 
-Four subcommands, each measuring ours against a peer in the same run, writing
-``benches/python/out/index_<subcommand>.json`` and printing a table row. A correctness
-failure exits 1; timings and targets are reported (met / not met), never asserted.
+    python benches/python/bench_index.py {build,chunks,open,planted} [options]   # --help per subcommand
 
-Index parameters (all subcommands; chosen for the planted data, see ``planted``):
-bucket_length 0.75, 3 tables, 8 projections per table (AND-amplification), seed 42,
-memory_budget "256MB"; queries use 1 extra probe per table. Every file goes under
-``--tmp-dir`` (default benches/python/out/tmp: same disk as the repo, gitignored); the
-hnswlib and IVFFlat files that ``open`` needs are built once and cached there.
-
-build    Planted near-duplicates 1,000,000 x 128 float32 (512 MB) in memory.
-         Ours: ``Index.build(path, X, ...)`` (fsyncs every segment).
-         Peer: ``np.save`` of X to a file in the same directory; np.save + ``os.fsync`` is
-         reported too. Files are deleted and ``os.sync()`` runs before every call
-         (untimed); the three calls are interleaved, best of ``--repeats`` (3).
-         Target (issue): ours / np.save <= 3.
-         Checks: rows and dim of the index; 100 rows find themselves at distance 0.
-
-chunks   5,000,000 x 64 fed to ``Index.build`` as an iterable of 100,000-row chunks, each
-         generated on the fly (planted pairs within the chunk, one seed per chunk), with
-         memory_budget "256MB", in a fresh child process. The parent samples the child's
-         RssAnon (/proc/<pid>/status) every 20 ms and reports the peak, the child's RssAnon
-         after its imports, the build time and rows/s (with and without the time spent
-         generating chunks). Target (issue): peak RssAnon < 600 MB.
-         Checks (in the child): rows and dim; rows of the last chunk find themselves.
-
-open     A 1,000,000 x 128 planted index on disk (ours built in this run). In a fresh
-         process (``python -c``), time, after the imports and after loading the query
-         from a small .npy: ``Index.open(path)`` + one 10-NN query. The child's total wall
-         time (interpreter start, imports, exit) is reported too. Peers, same protocol:
-         hnswlib ``Index.load_index`` + ``knn_query`` (M=16, ef_construction=100, built
-         once and cached; ``--hnsw-n`` uses fewer rows if its build is too slow), FAISS
-         ``read_index`` + ``search`` for an IndexFlatL2 and an IndexIVFFlat (4,096 lists,
-         nprobe 1, cached). hnswlib queries at ef 10 (its default, ``--hnsw-ef``).
-         Best of ``--repeats`` (5) fresh processes each, interleaved.
-         The files are in the page cache (written or read just before): this measures
-         open cost, not disk reads. Target (issue): ours < 50 ms.
-         Checks: the query (a data row) is its own nearest neighbour at distance 0, for
-         ours (required); the peers' answers are reported.
-
-planted  Planted near-duplicates 1,000,000 x 128; queries: 1,000 rows of the data drawn by
-         ``--query-seed``; the answer wanted is the row's planted partner (row i <-> row
-         i + n/2, about 0.57 away, random rows about 16), i.e. the nearest row other than
-         the query itself. Ours: ``Index.build`` (best of ``--build-repeats``) then
-         ``knn(Q, k=2, probes)`` (the query itself comes first at distance 0).
-         Peer: FAISS IndexIVFFlat, 4,096 lists, trained on ``--train`` (100,000) random
-         rows then ``add`` of all rows (train + add timed, best of ``--build-repeats``),
-         ``search(Q, 2)`` at nprobe 1, 2, 4, ..., ``omp_set_num_threads(2)``.
-         Queries/s: best of ``--repeats`` (5) calls with all 1,000 queries.
-         Ground truth: FAISS IndexFlatL2 (exact) must rank the partner first after the
-         query itself (required). Targets (issue): our recall@1 >= 0.99; our build <= 1/5
-         of IVFFlat's train + add; our queries/s >= IVFFlat's at nprobe 1.
-         Checks: ours returns the query itself first, valid ids, distances ascending and
-         equal to the float64 Euclidean distances (rtol 1e-5).
-         Parameters: the cheapest of a sweep at 1,000,000 rows (on other queries) that
-         keeps recall@1 >= 0.99 with margin; see the comment at BUCKET_LENGTH below.
-
-Smoke runs (seconds each):
-  python benches/python/bench_index.py build   --n 20000 --repeats 2
-  python benches/python/bench_index.py chunks  --n 200000 --chunk-rows 20000
-  python benches/python/bench_index.py open    --n 20000 --nlist 64 --train 5000 --repeats 2
-  python benches/python/bench_index.py planted --n 20000 --nlist 64 --train 10000 --repeats 2 --build-repeats 2
-(add ``--out /tmp/x.json`` to keep benches/python/out/index_*.json from the full runs).
-
-Full runs (the issue's sizes are the defaults; run one at a time):
-  python benches/python/bench_index.py build
-  python benches/python/bench_index.py chunks
-  python benches/python/bench_index.py open
-  python benches/python/bench_index.py planted
+Protocol, smoke and full runs: benches/RESULTS.md, section "The on-disk index".
 """
 
 from __future__ import annotations
@@ -79,14 +13,27 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import common
-from common import Checks, Row, Timing, best_of, check_distances, dir_bytes, fmt_rate, fmt_s, log, remove, rss_anon_mb, run_child
+from common import (
+    Row,
+    Timing,
+    best_of,
+    check_distances,
+    dir_bytes,
+    fmt_rate,
+    fmt_s,
+    int_list,
+    log,
+    params_doc,
+    remove,
+    rss_anon_mb,
+    run_child,
+)
 
 # Index parameters for the planted data, from a sweep at 1,000,000 rows on queries other than
 # the benchmark's (50,000 rows, query seed 99): recall@1 0.9968 (worst block of 1,000: 0.993).
@@ -98,8 +45,6 @@ BUCKET_LENGTH = 0.75
 TABLES = 3
 PROJECTIONS = 8
 PROBES = 1
-MEMORY_BUDGET = "256MB"
-TMP_DIR = common.TMP_DIR
 
 
 # --------------------------------------------------------------------------- helpers
@@ -115,10 +60,6 @@ def index_params(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def params_doc(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-
-
 def params_str(args: argparse.Namespace) -> str:
     return (
         f"bucket_length {args.bucket_length:g}, {args.tables} tables x {args.projections} "
@@ -127,9 +68,7 @@ def params_str(args: argparse.Namespace) -> str:
 
 
 def build_ours(args: argparse.Namespace, path: Path, vectors: Any) -> Any:
-    import fast_lsh_ann as fla
-
-    return fla.Index.build(path, vectors, overwrite=True, **index_params(args))
+    return common.build_index(path, vectors, **index_params(args))
 
 
 def fresh_calls(
@@ -158,8 +97,8 @@ def add_index_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(bucket_length=BUCKET_LENGTH, tables=TABLES)
     p.add_argument("--projections", type=int, default=PROJECTIONS, help="projections_per_table")
     p.add_argument("--probes", type=int, default=PROBES, help="extra buckets probed per table")
-    p.add_argument("--memory-budget", default=MEMORY_BUDGET)
-    p.add_argument("--tmp-dir", type=Path, default=TMP_DIR, help="where the index and peer files go")
+    p.add_argument("--memory-budget", default=common.MEMORY_BUDGET)
+    p.add_argument("--tmp-dir", type=Path, default=common.TMP_DIR, help="where the index and peer files go")
 
 
 # --------------------------------------------------------------------------- build
@@ -168,9 +107,7 @@ def add_index_args(p: argparse.ArgumentParser) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     import fast_lsh_ann as fla
 
-    env = common.env_info()
-    log(common.env_line(env))
-    checks = Checks()
+    env, checks = common.start()
     X = common.planted(args)
     tmp: Path = args.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
@@ -241,7 +178,7 @@ def chunks_child(spec: dict[str, Any]) -> dict[str, Any]:
     n, dim, rows, seed = spec["n"], spec["dim"], spec["chunk_rows"], spec["data_seed"]
     gen_time = [0.0]
     t0 = time.perf_counter()
-    index = fla.Index.build(spec["path"], common.planted_chunks(n, dim, rows, spec["noise"], seed, gen_time), overwrite=True, **spec["index"])
+    index = common.build_index(spec["path"], common.spec_chunks(spec, gen_time), **spec["index"])
     total = time.perf_counter() - t0
     rss_end = rss_anon_mb()
     # checks: the last chunk, regenerated, finds itself
@@ -272,24 +209,13 @@ print(json.dumps(bench_index.chunks_child(json.loads(sys.argv[2]))))
 
 
 def cmd_chunks(args: argparse.Namespace) -> int:
-    env = common.env_info()
-    log(common.env_line(env))
-    checks = Checks()
+    env, checks = common.start()
     tmp: Path = args.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
     path = tmp / "chunks_idx"
     remove(path)
     os.sync()
-    spec = {
-        "path": str(path),
-        "n": args.n,
-        "dim": args.dim,
-        "chunk_rows": args.chunk_rows,
-        "noise": args.noise,
-        "data_seed": args.data_seed,
-        "probes": args.probes,
-        "index": index_params(args),
-    }
+    spec = common.chunk_spec(args) | {"path": str(path), "probes": args.probes, "index": index_params(args)}
     gb = args.n * args.dim * 4 / 1e9
     log(
         f"chunked build of {args.n:,}x{args.dim} ({gb:.2f} GB float32) in chunks of {args.chunk_rows:,} rows, "
@@ -414,11 +340,7 @@ def train_ivf(args: argparse.Namespace, X: np.ndarray) -> Any:
 def cmd_open(args: argparse.Namespace) -> int:
     import faiss
 
-    faiss.omp_set_num_threads(args.faiss_threads)
-    env = common.env_info()
-    env["hnswlib"] = metadata.version("hnswlib")
-    log(common.env_line(env) + f" | hnswlib {env['hnswlib']}")
-    checks = Checks()
+    env, checks = common.start(args.faiss_threads)
     tmp: Path = args.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
     X = common.planted(args)
@@ -453,13 +375,7 @@ def cmd_open(args: argparse.Namespace) -> int:
         qrow_h = qrow
 
     def make_hnsw(p: Path) -> None:
-        import hnswlib
-
-        h = hnswlib.Index(space="l2", dim=args.dim)
-        h.init_index(max_elements=hnsw_n, M=args.hnsw_m, ef_construction=args.hnsw_efc, random_seed=args.hnsw_seed)
-        h.set_num_threads(os.cpu_count() or 1)
-        h.add_items(X[:hnsw_n], np.arange(hnsw_n))
-        h.save_index(str(p))
+        common.hnsw_index(X[:hnsw_n], args.hnsw_m, args.hnsw_efc, os.cpu_count() or 1, args.hnsw_seed).save_index(str(p))
 
     hnsw_path = cached(
         tmp / f"open_hnsw_M{args.hnsw_m}_efc{args.hnsw_efc}_s{args.hnsw_seed}_{data_key(args, hnsw_n)}.bin", make_hnsw, "hnswlib"
@@ -547,10 +463,7 @@ def partner_recall(ids: np.ndarray, qi: np.ndarray, partner: np.ndarray) -> floa
 def cmd_planted(args: argparse.Namespace) -> int:
     import faiss
 
-    faiss.omp_set_num_threads(args.faiss_threads)
-    env = common.env_info()
-    log(common.env_line(env) + f" | faiss threads {faiss.omp_get_max_threads()}")
-    checks = Checks()
+    env, checks = common.start(args.faiss_threads)
     tmp: Path = args.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
     X = common.planted(args)
@@ -714,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--query-seed", type=int, default=1)
     sp.add_argument("--build-repeats", type=int, default=3, help="best of N for both builds")
     sp.add_argument("--nlist", type=int, default=4096, help="IVFFlat lists")
-    sp.add_argument("--nprobes", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2, 4, 8, 16, 32])
+    sp.add_argument("--nprobes", type=int_list, default=[1, 2, 4, 8, 16, 32])
     sp.add_argument("--train", type=int, default=100_000, help="IVFFlat training rows")
     sp.add_argument("--train-seed", type=int, default=1234)
     sp.add_argument("--faiss-threads", type=int, default=2)

@@ -1,58 +1,8 @@
-"""Benchmark: joins of the on-disk ``Index`` on planted near-duplicates, at scale, against FAISS.
+"""Joins of the on-disk ``Index`` on planted near-duplicates, at scale, against FAISS (issue: out-of-core joins).
 
-Two subcommands on generated planted near-duplicates (the real-data joins are in
-``bench_index_join_debian.py``). Each measures ours and a peer in the same run, prints the table
-``| benchmark | ours | peer | ratio | target | met |`` and writes
-``benches/python/out/index_join_<subcommand>.json`` (``scale``: ``index_join_scale_<N>x<D>.json``).
-A correctness failure exits 1; timings and targets are reported (met / not met), never asserted.
-Ours runs with the engine's default threads (all cores); FAISS and hnswlib get ``--threads`` (2).
-Index files go under ``--tmp-dir`` (default benches/python/out/tmp, gitignored) and are deleted.
+    python benches/python/bench_index_join.py {planted,scale} [options]   # --help per subcommand
 
-planted  Self-join of N planted near-duplicates (default 2,000,000 x 128 float32), fed to
-         ``Index.build`` as chunks so the whole array is never in memory: chunk i of
-         ``--chunk-rows`` c rows (default 100,000) is ``planted_near_duplicates(c, seed=data_seed+i)``,
-         i.e. c/2 N(0,1) rows followed by their noisy copies (noise 0.05), so the planted pairs
-         are (start+j, start+c/2+j), j < c/2 (``common.planted_chunks``); they are 0.43-0.70
-         apart, random pairs about 16. Index: bucket_length 1.0, 8 tables x 10 projections per
-         table, seed 42 (the issue's suggestion; ``--bucket-length --tables --projections``),
-         memory_budget 256MB; threshold 1.0.
-         Ours, in a fresh child process: ``Index.build(path, chunks)`` then
-         ``idx.join(threshold=1.0)`` iterated chunk by chunk; every chunk is checked with numpy
-         (planted pairs found, i < j, ids in range, dist < threshold) and a sample of pairs is
-         kept (pairs whose smaller id is a multiple of ``--sample-mod``, and every pair touching
-         a FAISS query row). The parent samples the child's RssAnon (/proc/<pid>/status) every
-         20 ms: the peak covers the whole run (imports, generation, build, join, checks).
-         Peer: FAISS IndexFlatL2 (``--threads`` 2) holding all N rows (the same rows, generated
-         in the parent after the child has exited), ``range_search`` of ``--queries`` S random
-         rows (2,000) at radius threshold**2, extrapolated to all rows:
-         add + search x N / S. Keep S >= 2,000: with a few hundred query rows FAISS's
-         range_search runs at ~7 GFLOP/s here instead of ~40 (measured: 500 rows x 200,000 take
-         longer than 2,000 rows), which would flatter ours. Also measured: the machine's float32 peak (numpy 4096x4096
-         matmul GFLOP/s), against which our distance evaluations/s (summary candidate_pairs /
-         join wall seconds) x 2 x dim flops is expressed.
-         Targets: FAISS extrapolated / ours (build + join, chunk generation excluded) >= 1000;
-         planted recall >= 0.99 (also a check: exits 1 below it); peak RssAnon < 2 GB.
-         Checks: the child's per-chunk checks; on the sample: no pair twice, distances equal
-         to float64 truth (rtol 1e-4); recall of the S query rows' pairs against FAISS's.
-
-scale    Self-join of N x D planted rows (default 10,000,000 x 128; also run at 50,000,000 x
-         64) fed as chunks (as in planted), in a child process: ``Index.build`` then
-         ``idx.join(threshold, count_only=True)``. Reported: build and join time, pairs (the
-         planted pairs present: N/2), the child's bytes read from disk (/proc/<pid>/io
-         read_bytes) during the build and the join, written bytes, peak RssAnon (target
-         < 2 GB), the index's size on disk; the index is deleted afterwards. Check: pairs <=
-         planted pairs (random pairs are sqrt(2D) ~ 11-16 apart, so any extra pair is a wrong
-         count). ``--verify-pairs`` also runs the join without count_only and checks that it
-         yields the same number of pairs, all planted (for small N: it is counted in the RSS).
-
-Smoke runs:
-  python benches/python/bench_index_join.py planted --n 200000 --out /tmp/ij_planted.json
-  python benches/python/bench_index_join.py scale --n 200000 --verify-pairs --out /tmp/ij_scale.json
-
-Full runs (one at a time; durations measured on the 2-core machine while other jobs ran):
-  python benches/python/bench_index_join.py planted      # ~1-3 min (ours ~15-30 s, FAISS 2,000 rows ~30-60 s)
-  python benches/python/bench_index_join.py scale        # 10M x 128: ~2-6 min, ~7 GB of disk while it runs
-  python benches/python/bench_index_join.py scale --n 50000000 --dim 64   # ~8-20 min, ~21 GB of disk
+Protocol, smoke and full runs: benches/RESULTS.md, section "Joins of indexes".
 """
 from __future__ import annotations
 
@@ -66,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import common
-from common import Checks, Row, best_of, check_distances, dir_bytes, fmt_rate, fmt_s, log, remove, run_child
+from common import Checks, Row, best_of, check_self_join_pairs, dir_bytes, fmt_rate, fmt_s, log, params_doc, remove, run_child
 
 # planted / scale: the issue's suggested parameters. A partner's projection onto a unit vector
 # differs by N(0, 0.05^2): it stays in the row's bucket with probability ~1 - 0.04/1.0 per
@@ -77,9 +27,7 @@ PLANTED_TABLES = 8
 PLANTED_PROJECTIONS = 10
 PLANTED_THRESHOLD = 1.0
 CHUNK_ROWS = 100_000
-MEMORY_BUDGET = "256MB"
 RSS_TARGET_GB = 2.0
-DIST_RTOL = 1e-4  # our reported distances against float64 truth
 
 # --------------------------------------------------------------------------- helpers
 
@@ -89,51 +37,9 @@ def eprint(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def build(path: Path, vectors: Any, bl: float, k: int, tables: int, seed: int, budget: str = MEMORY_BUDGET,
-          sketch_bits: int = 0) -> Any:
-    import fast_lsh_ann as fla
-
-    return fla.Index.build(
-        path,
-        vectors,
-        bucket_length=bl,
-        num_hash_tables=tables,
-        projections_per_table=k,
-        seed=seed,
-        sketch_bits=sketch_bits,
-        memory_budget=budget,
-        overwrite=True,
-    )
-
-
-def check_pairs(
-    checks: Checks, label: str, X: np.ndarray, a: np.ndarray, b: np.ndarray, d: np.ndarray, threshold: float
-) -> None:
-    """A self-join result: each pair i < j once, in range, dist < threshold and exact."""
-    n = len(X)
-    checks.require(f"{label}: i < j", bool(np.all(a < b)), f"{int((a >= b).sum())} pairs with i >= j")
-    in_range = len(a) == 0 or (int(a.min()) >= 0 and int(b.max()) < n)
-    checks.require(f"{label}: ids in range", in_range, f"ids must be in [0, {n})")
-    keys = np.minimum(a, b) * n + np.maximum(a, b)
-    dup = len(keys) - len(np.unique(keys))
-    checks.require(f"{label}: no pair twice", dup == 0, f"{dup} repeated pairs")
-    checks.require(
-        f"{label}: dist < threshold (strict)",
-        bool(np.all(d < threshold)),
-        f"max {float(d.max()) if len(d) else float('nan')!r}, threshold {threshold!r}",
-    )
-    if in_range:
-        check_distances(checks, f"{label}: distances = float64 (rtol {DIST_RTOL:g})", X, X, a, b, d.astype(np.float64), rtol=DIST_RTOL)
-
-
 def planted_spec(args: argparse.Namespace, path: Path, count_only: bool) -> dict[str, Any]:
-    return {
+    return common.chunk_spec(args) | {
         "path": str(path),
-        "n": args.n,
-        "dim": args.dim,
-        "chunk_rows": args.chunk_rows,
-        "noise": args.noise,
-        "data_seed": args.data_seed,
         "bucket_length": args.bucket_length,
         "tables": args.tables,
         "projections": args.projections,
@@ -150,12 +56,8 @@ def add_planted_args(p: argparse.ArgumentParser, n: int, name: str) -> None:
     p.add_argument("--projections", type=int, default=PLANTED_PROJECTIONS, help="projections_per_table")
     p.add_argument("--threshold", type=float, default=PLANTED_THRESHOLD)
     p.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per generated chunk (even)")
-    p.add_argument("--memory-budget", default=MEMORY_BUDGET, help="Index.build memory_budget")
+    p.add_argument("--memory-budget", default=common.MEMORY_BUDGET, help="Index.build memory_budget")
     p.add_argument("--tmp-dir", type=Path, default=common.TMP_DIR)
-
-
-def params_doc(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
 
 
 def gb(mib: float) -> float:
@@ -182,9 +84,9 @@ def join_child(spec: dict[str, Any]) -> dict[str, Any]:
     gen = [0.0]
     eprint(f"  child: building {n:,}x{dim} from {c:,}-row chunks ...")
     t0 = time.perf_counter()
-    idx = build(
+    idx = common.build_index(
         Path(spec["path"]),
-        common.planted_chunks(n, dim, c, spec["noise"], spec["data_seed"], gen),
+        common.spec_chunks(spec, gen),
         spec["bucket_length"],
         spec["projections"],
         spec["tables"],
@@ -269,6 +171,14 @@ def run_join_child(spec: dict[str, Any], path: Path) -> tuple[dict[str, Any], fl
 
     Returns the child's result, its wall seconds, its peak RssAnon (MiB) and the index's bytes.
     """
+    n, dim = spec["n"], spec["dim"]
+    log(
+        f"ours in a child process: Index.build({n:,}x{dim} = {n * dim * 4 / 1e9:.2f} GB from {spec['chunk_rows']:,}-row "
+        f"chunks, bucket_length {spec['bucket_length']:g}, {spec['tables']} tables x {spec['projections']} projections, "
+        f"memory_budget {spec['memory_budget']}) + join(threshold={spec['threshold']:g}"
+        f"{', count_only=True' if spec['count_only'] else ''}); "
+        f"{common.planted_pair_count(n, spec['chunk_rows']):,} planted pairs"
+    )
     res, wall, peak, _ = run_child(JOIN_CHILD, [str(common.HERE), json.dumps(spec)], sample_rss=True, pass_stderr=True)
     assert peak is not None
     index_bytes = dir_bytes(path)
@@ -279,10 +189,7 @@ def run_join_child(spec: dict[str, Any], path: Path) -> tuple[dict[str, Any], fl
 def cmd_planted(args: argparse.Namespace) -> int:
     import faiss
 
-    faiss.omp_set_num_threads(args.threads)
-    env = common.env_info()
-    log(common.env_line(env) + f" | faiss threads {faiss.omp_get_max_threads()}")
-    checks = Checks()
+    env, checks = common.start(args.threads)
     n, dim, t = args.n, args.dim, args.threshold
     tmp: Path = args.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
@@ -300,11 +207,6 @@ def cmd_planted(args: argparse.Namespace) -> int:
         "sample_path": str(sample_path),
     }
     total_planted = common.planted_pair_count(n, args.chunk_rows)
-    log(
-        f"ours in a child process: Index.build({n:,}x{dim} from {args.chunk_rows:,}-row chunks, bucket_length "
-        f"{args.bucket_length:g}, {args.tables} tables x {args.projections} projections, memory_budget "
-        f"{args.memory_budget}) + join(threshold={t:g}); {total_planted:,} planted pairs"
-    )
     res, wall, peak, index_bytes = run_join_child(spec, path)
     with np.load(sample_path) as z:
         sa, sb, sd = z["a"], z["b"], z["d"].astype(np.float64)
@@ -344,7 +246,7 @@ def cmd_planted(args: argparse.Namespace) -> int:
     log(f"  FAISS: add {fmt_s(t_add.best)}, search of {s:,} rows {fmt_s(t_search.best)}; extrapolated to {n:,} rows: {fmt_s(faiss_s)}")
 
     # ---- checks on our sample, and recall against FAISS on the query rows
-    check_pairs(checks, f"ours sample ({len(sa):,} pairs)", X, sa, sb, sd, t)
+    check_self_join_pairs(checks, f"ours sample ({len(sa):,} pairs)", X, sa, sb, sd, t)
     fa = np.repeat(qrows, np.diff(lims).astype(np.int64))
     fb = fI.astype(np.int64)
     other = fa != fb
@@ -430,9 +332,7 @@ def cmd_planted(args: argparse.Namespace) -> int:
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
-    env = common.env_info()
-    log(common.env_line(env))
-    checks = Checks()
+    env, checks = common.start()
     n, dim, t = args.n, args.dim, args.threshold
     tmp: Path = args.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
@@ -440,11 +340,6 @@ def cmd_scale(args: argparse.Namespace) -> int:
     remove(path)
     spec = planted_spec(args, path, count_only=True) | {"verify_pairs": args.verify_pairs}
     total_planted = common.planted_pair_count(n, args.chunk_rows)
-    log(
-        f"ours in a child process: Index.build({n:,}x{dim} = {n * dim * 4 / 1e9:.2f} GB from {args.chunk_rows:,}-row chunks, "
-        f"bucket_length {args.bucket_length:g}, {args.tables} tables x {args.projections} projections, memory_budget "
-        f"{args.memory_budget}) + join(threshold={t:g}, count_only=True); {total_planted:,} planted pairs"
-    )
     res, wall, peak, index_bytes = run_join_child(spec, path)
     log(f"  index deleted ({index_bytes / 1e9:.2f} GB)")
     child_checks(checks, res, n, dim, t)
@@ -500,8 +395,7 @@ def cmd_scale(args: argparse.Namespace) -> int:
     return common.finish("index_join_scale", args, rows, checks, env, {"params": params_doc(args), "child": res})
 
 
-# --------------------------------------------------------------------------- debian
-
+# --------------------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,57 +1,8 @@
-"""Benchmark: joins of the on-disk ``Index`` on real embeddings (debian-desc) against exact peers.
+"""Joins of the on-disk ``Index`` on real embeddings (debian-desc) against exact peers and hnswlib.
 
-Two subcommands on /work/shared/data/debian-desc (helpers shared with ``bench_index_join.py``). Each measures ours and a peer in the same run, prints the table
-``| benchmark | ours | peer | ratio | target | met |`` and writes
-``benches/python/out/index_join_<subcommand>.json``.
-A correctness failure exits 1; timings and targets are reported (met / not met), never asserted.
-Ours runs with the engine's default threads (all cores); FAISS and hnswlib get ``--threads`` (2).
-Index files go under ``--tmp-dir`` (default benches/python/out/tmp, gitignored) and are deleted.
+    python benches/python/bench_index_join_debian.py {debian,knnjoin} [options]   # --help per subcommand
 
-debian   Self-join of /work/shared/data/debian-desc/base.npy (28,657 x 384, unit vectors) at
-         the join_gt.npz thresholds 0.3778 and 0.7912 (``--gt-index`` 1,2; 28,659 and 286,753
-         pairs with dist <= t). For each threshold, ours is swept over the
-         bucket_length:projections:tables[:sketch_bits:max_hamming] points of ``--grid-t1`` /
-         ``--grid-t2``: ``Index.build`` (in-memory array) + ``idx.join(t, max_hamming=...)``
-         collecting all pairs, timed once per point; the fastest point with recall >=
-         ``--target-recall`` (0.95) is timed again, best of ``--repeats``.
-         recall = our pairs / the gt count (ours reports only true pairs with dist < t, checked;
-         the gt counts dist <= t, so pairs with dist == t, counted separately, can't be found).
-         Peer: FAISS IndexFlatL2 add + ``range_search`` of all rows at radius (t (1+1e-5))**2
-         (the 1e-5 margin makes FAISS's float32 result a superset of the pairs with exact
-         distance <= t; it changes nothing in FAISS's time), best of ``--faiss-repeats``.
-         From FAISS's result and float64 distances near t: the exact pair count (checked equal to
-         the gt count) and the pairs at exactly t. Target: recall >= 0.95 at <= 1/10 of FAISS's
-         time (ours = build + join). Checks at every point: i < j, ids in range, no pair twice,
-         dist < t, distances = float64 (rtol 1e-4); at 0.3778, ours within the gt pair list.
-         ``--n`` joins the first n rows instead (the recall is then against FAISS's exact count).
-
-knnjoin  ``idx.knn_join(k=10, probes, rerank)`` on all rows of debian-desc base (self
-         excluded), swept over ``--grid`` bucket_length:projections:tables:probes:rerank points
-         (one build per parameter triple, with ``--sketch-bits``, default 256; with
-         ``--sketch-bits 0`` the points have no rerank field and every candidate is measured),
-         each timed once (build + knn_join); the fastest with recall@10 >=
-         ``--target-recall`` (0.90) is timed again (best of ``--repeats``). recall@10 is
-         tie-aware: a returned row is a hit if its float64 distance <= the row's exact 10th
-         nearest distance (self excluded, relative tolerance 1e-6), so duplicate vectors count
-         fairly. Exact 10-NN: FAISS IndexFlatL2 search k=30 of every row, re-ranked in float64,
-         and brute force in float64 for the rows where the 30 candidates do not certify the
-         10th distance. Peer: hnswlib (``--hnsw-m`` 16,32, ef_construction ``--hnsw-efc`` 100):
-         build + ``knn_query`` of every row with k=11 and ef in ``--hnsw-ef``, the row itself
-         dropped (or the 11th when the row is not among them), recall measured the same way.
-         Target: ours (build + knn_join) faster than the fastest hnswlib build + query with at
-         least our recall. Checks: shapes, ids in range, -1 only at the end with inf, no self,
-         distinct ids, ascending, distances = float64 (rtol 1e-4); FAISS's own top 10 scores
-         recall 1 (ground-truth cross-check). ``--n`` uses the first n rows.
-
-Smoke runs:
-  python benches/python/bench_index_join_debian.py debian --n 8000 --grid-t1 0.09:7:6,0.075:5:5 \\
-      --grid-t2 0.1:4:10,1.0:1:4:256:84 --repeats 1 --out /tmp/ij_debian.json
-  python benches/python/bench_index_join_debian.py knnjoin --n 3000 --grid 2:6:8:2:100,2:6:8:4:200 \\
-      --hnsw-ef 11,32 --repeats 1 --out /tmp/ij_knnjoin.json
-
-Full runs (one at a time):
-  python benches/python/bench_index_join_debian.py debian    # ~2-4 min (FAISS ~10-20 s per threshold)
-  python benches/python/bench_index_join_debian.py knnjoin   # ~5-10 min (each of our sweep points 30-80 s)
+Protocol, smoke and full runs: benches/RESULTS.md, section "Joins of indexes".
 """
 
 from __future__ import annotations
@@ -65,11 +16,23 @@ from typing import Any
 import numpy as np
 
 import common
-from bench_index_join import DIST_RTOL, build, check_pairs, params_doc
-from common import Checks, Row, Timing, best_of, check_distances, fmt_s, log, remove
+from common import (
+    RECALL_RTOL,
+    Row,
+    Timing,
+    best_of,
+    build_index,
+    check_knn_answer,
+    check_self_join_pairs,
+    fmt_s,
+    int_list,
+    log,
+    params_doc,
+    remove,
+    tie_aware_hits,
+)
 
-DATA_DIR = Path("/work/shared/data/debian-desc")
-RECALL_RTOL = 1e-6  # tie tolerance on the exact 10th-NN distance
+DATA_DIR = common.DEBIAN_DIR
 
 # debian sweeps (bucket_length:projections_per_table:tables), cheapest first by a cost model
 # (collision probabilities of unit-vector projections over the data's pair-distance histogram,
@@ -91,7 +54,6 @@ GRID_T2 = "1.0:1:4:128:39,1.0:1:4:128:40,1.0:1:4:256:84,1.0:1:4:256:88,0.1:4:10"
 # each row's candidates are all rows and only their sketches are ranked (bench_index_knn.py).
 GRID_KNN = "2:6:8:1:100,2:6:8:2:100,2:6:8:2:160,2:6:8:3:160,2:1:1:1:60,2:1:1:1:100"
 KNN_SKETCH_BITS = 256
-
 
 
 # --------------------------------------------------------------------------- debian-desc
@@ -125,23 +87,12 @@ def join_label(bl: float, k: int, L: int, bits: int, mh: int | None) -> str:
     return f"bl={bl:g} k={k} L={L}" + (f" bits={bits} max_hamming={mh}" if mh is not None else "")
 
 
-def int_list(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
-
-
 def collect(join: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """All pairs of a join as three arrays."""
     parts = list(join)
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
-
-
-def load_base(n: int | None) -> np.ndarray:
-    B = np.load(DATA_DIR / "base.npy")
-    if n:
-        B = B[:n]
-    return np.ascontiguousarray(B, dtype=np.float32)
 
 
 def exact_pairs(args: argparse.Namespace, B: np.ndarray, t: float) -> tuple[Timing, dict[str, Any]]:
@@ -170,13 +121,8 @@ def exact_pairs(args: argparse.Namespace, B: np.ndarray, t: float) -> tuple[Timi
 
 
 def cmd_debian(args: argparse.Namespace) -> int:
-    import faiss
-
-    faiss.omp_set_num_threads(args.threads)
-    env = common.env_info()
-    log(common.env_line(env) + f" | faiss threads {faiss.omp_get_max_threads()}")
-    checks = Checks()
-    B = load_base(args.n)
+    env, checks = common.start(args.threads)
+    B = common.load_debian_base(args.n)
     n = len(B)
     full = n == 28657 and not args.n
     gt = np.load(DATA_DIR / "join_gt.npz")
@@ -215,13 +161,13 @@ def cmd_debian(args: argparse.Namespace) -> int:
         for bl, k, L, bits, mh in grid:
             label = join_label(bl, k, L, bits, mh)
             t0 = time.perf_counter()
-            idx = build(path, B, bl, k, L, args.seed, sketch_bits=bits)
+            idx = build_index(path, B, bl, k, L, args.seed, sketch_bits=bits)
             tb = time.perf_counter() - t0
             j = idx.join(threshold=t, max_hamming=mh)
             a, b, d = collect(j)
             tj = time.perf_counter() - t0 - tb
             rec = len(a) / max(want, 1)
-            check_pairs(checks, f"t={t:g} {label}", B, a, b, d, t)
+            check_self_join_pairs(checks, f"t={t:g} {label}", B, a, b, d, t)
             if gt_keys is not None:
                 outside = int((~np.isin(a * n + b, gt_keys)).sum())
                 checks.require(f"t={t:g} {label}: every pair in the gt pair list", outside == 0, f"{outside} not in it")
@@ -240,7 +186,7 @@ def cmd_debian(args: argparse.Namespace) -> int:
         label = join_label(bl, k, L, bits, mh)
 
         def run_ours() -> int:
-            idx = build(path, B, bl, k, L, args.seed, sketch_bits=bits)
+            idx = build_index(path, B, bl, k, L, args.seed, sketch_bits=bits)
             return len(collect(idx.join(threshold=t, max_hamming=mh))[0])
 
         t_ours, npairs = best_of(run_ours, args.repeats, f"ours {label} build + join")
@@ -303,41 +249,10 @@ def exact_tenth(B: np.ndarray, threads: int, k: int = 10, cand: int = 30) -> tup
 
 
 def knn_recall(B: np.ndarray, tenth: np.ndarray, ids: np.ndarray, k: int = 10) -> float:
-    """Tie-aware recall@k: a distinct id (not the row itself) is a hit if its float64 distance <= the k-th."""
+    """Tie-aware recall@k of a self k-NN join: a distinct id, not the row itself, is a hit if its
+    float64 distance <= the row's exact k-th nearest distance."""
     n = len(B)
-    s = np.sort(ids[:, :k], axis=1)
-    keep = (s >= 0) & (s < n) & (s != np.arange(n)[:, None])
-    keep[:, 1:] &= s[:, 1:] != s[:, :-1]
-    r, c = np.nonzero(keep)
-    d = common.true_distances(B, B, r, s[r, c])
-    return float((d <= tenth[r] * (1 + RECALL_RTOL)).sum()) / (k * n)
-
-
-def check_knn(checks: Checks, label: str, B: np.ndarray, ids: Any, dist: Any, k: int = 10) -> None:
-    n = len(B)
-    ok = checks.require(
-        f"{label}: shape and dtypes",
-        isinstance(ids, np.ndarray) and isinstance(dist, np.ndarray) and ids.shape == (n, k) and dist.shape == (n, k)
-        and ids.dtype == np.int64 and dist.dtype == np.float32,
-        f"ids {getattr(ids, 'dtype', None)} {getattr(ids, 'shape', None)}, dist {getattr(dist, 'dtype', None)} {getattr(dist, 'shape', None)}",
-    )
-    if not ok:
-        return
-    valid = ids >= 0
-    in_range = bool(np.all(ids[valid] < n)) and bool(np.all(ids >= -1))
-    checks.require(f"{label}: ids in [0, n) or -1", in_range, f"min {ids.min()}, max {ids.max()}")
-    pad_ok = bool(np.all(np.isinf(dist[~valid]))) and bool(np.all(valid[:, :-1] | ~valid[:, 1:]))
-    checks.require(f"{label}: -1 only at the end, with distance inf", pad_ok)
-    selfs = int((ids == np.arange(n)[:, None]).sum())
-    checks.require(f"{label}: no row is its own neighbour", selfs == 0, f"{selfs} rows")
-    s = np.sort(np.where(valid, ids, -1 - np.arange(k)), axis=1)
-    dups = int((s[:, 1:] == s[:, :-1]).sum())
-    checks.require(f"{label}: distinct ids per row", dups == 0, f"{dups} duplicates")
-    asc = bool(np.all(np.diff(np.where(valid, dist, np.inf).astype(np.float64), axis=1) >= 0))
-    checks.require(f"{label}: distances ascending", asc)
-    if in_range:
-        r, c = np.nonzero(valid)
-        check_distances(checks, f"{label}: distances = float64 (rtol {DIST_RTOL:g})", B, B, r, ids[r, c], dist[r, c].astype(np.float64), rtol=DIST_RTOL)
+    return float(tie_aware_hits(B, B, ids, tenth * (1 + RECALL_RTOL), k, self_rows=np.arange(n)).sum()) / (k * n)
 
 
 def hnsw_drop_self(labels: np.ndarray, k: int = 10) -> np.ndarray:
@@ -352,15 +267,10 @@ def hnsw_drop_self(labels: np.ndarray, k: int = 10) -> np.ndarray:
 
 
 def cmd_knnjoin(args: argparse.Namespace) -> int:
-    import faiss
-    import hnswlib
+    import hnswlib  # noqa: F401  (the peer: missing, fail before the long sweep)
 
-    faiss.omp_set_num_threads(args.threads)
-    env = common.env_info()
-    env["hnswlib"] = common._version("hnswlib")
-    log(common.env_line(env) + f" | hnswlib {env['hnswlib']} | faiss/hnswlib threads {args.threads}")
-    checks = Checks()
-    B = load_base(args.n)
+    env, checks = common.start(args.threads)  # hnswlib gets args.threads too
+    B = common.load_debian_base(args.n)
     n = len(B)
     log(f"data: {DATA_DIR / 'base.npy'} {B.shape} {B.dtype}")
     t_exact, tenth, top = exact_tenth(B, args.threads)
@@ -374,18 +284,19 @@ def cmd_knnjoin(args: argparse.Namespace) -> int:
     pts: list[dict[str, Any]] = []
     by_params: dict[tuple[float, int, int], list[tuple[int, int | None]]] = {}
     bits = args.sketch_bits
-    for bl, k, L, probes, *rerank in points(args.grid, 5 if bits else 4):
-        by_params.setdefault((bl, k, L), []).append((probes, rerank[0] if rerank else None))
+    for point in points(args.grid, 5 if bits else 4):
+        bl, k, L, probes = point[:4]
+        by_params.setdefault((bl, k, L), []).append((probes, point[4] if len(point) > 4 else None))
     for (bl, k, L), searches in by_params.items():
         t0 = time.perf_counter()
-        idx = build(path, B, bl, k, L, args.seed, sketch_bits=bits)
+        idx = build_index(path, B, bl, k, L, args.seed, sketch_bits=bits)
         tb = time.perf_counter() - t0
         for probes, rerank in searches:
             label = f"bl={bl:g} k={k} L={L} probes={probes}" + ("" if rerank is None else f" rerank={rerank}")
             t0 = time.perf_counter()
             ids, dist = idx.knn_join(k=10, probes=probes, rerank=rerank)
             tq = time.perf_counter() - t0
-            check_knn(checks, f"ours {label}", B, ids, dist)
+            check_knn_answer(checks, f"ours {label}", B, B, ids, dist, 10, self_rows=np.arange(n))
             rec = knn_recall(B, tenth, ids)
             log(f"  ours {label}: build {fmt_s(tb)} + knn_join {fmt_s(tq)} = {fmt_s(tb + tq)}; recall@10 {rec:.4f}")
             pts.append({"bucket_length": bl, "projections_per_table": k, "tables": L, "probes": probes,
@@ -397,7 +308,7 @@ def cmd_knnjoin(args: argparse.Namespace) -> int:
     label = f"bl={bl:g} k={k} L={L} probes={probes}" + ("" if rerank is None else f" rerank={rerank} sketch_bits={bits}")
 
     def run_ours() -> Any:
-        return build(path, B, bl, k, L, args.seed, sketch_bits=bits).knn_join(k=10, probes=probes, rerank=rerank)
+        return build_index(path, B, bl, k, L, args.seed, sketch_bits=bits).knn_join(k=10, probes=probes, rerank=rerank)
 
     t_ours, (ids, _) = best_of(run_ours, args.repeats, f"ours {label} build + knn_join")
     remove(path)
@@ -408,13 +319,7 @@ def cmd_knnjoin(args: argparse.Namespace) -> int:
     hpts: list[dict[str, Any]] = []
     for M in args.hnsw_m:
 
-        def hbuild() -> Any:
-            h = hnswlib.Index(space="l2", dim=B.shape[1])
-            h.init_index(max_elements=n, M=M, ef_construction=args.hnsw_efc, random_seed=100)
-            h.add_items(B, np.arange(n), num_threads=args.threads)
-            return h
-
-        t_hb, h = best_of(hbuild, args.hnsw_build_repeats)
+        t_hb, h = best_of(lambda: common.hnsw_index(B, M, args.hnsw_efc, args.threads), args.hnsw_build_repeats)
         for ef in args.hnsw_ef:
             h.set_ef(max(ef, 11))
             t_hq, (labels, _) = best_of(lambda: h.knn_query(B, k=11, num_threads=args.threads), args.repeats)

@@ -1,77 +1,9 @@
-"""Benchmark: ``fast_lsh_ann.Index`` k-NN on real text embeddings against hnswlib and FAISS.
+"""``fast_lsh_ann.Index`` k-NN on real text embeddings (debian-desc) against hnswlib and FAISS.
 
-Data: debian-desc (/work/shared/data/debian-desc, see its README.md). all-MiniLM-L6-v2
-embeddings of Debian package descriptions, L2-normalised. The base is 28,657 x 384 float32,
-there are 1,000 held-out queries, and the exact 100-NN are in gt_knn.npy / gt_dist.npy.
-``--queries`` uses the first q queries.
+    python benches/python/bench_index_knn.py [options]           # the benchmark and its plot
+    python benches/python/bench_index_knn.py --sweep [options]   # a parameter sweep of ours
 
-Recall@10 is tie-aware, and it is computed the same way for every method. A returned id is
-a hit when its TRUE distance to the query is <= the query's exact 10th-NN distance
-(gt_dist[:, 9], relative tolerance 1e-6). The true distance is the float64 Euclidean
-distance from base.npy, not the distance the method reported. An id counts at most once.
-recall@10 = hits / (10 x queries). The 53 queries whose nearest neighbour is at distance
-0 have exact duplicates in the base, and the tie rule treats their tied rows fairly.
-
-Ours    ``Index.build(path, base, bucket_length, num_hash_tables=L, projections_per_table,
-        seed, sketch_bits)`` writes the index to disk (persisted; under ``--tmp-dir``).
-        ``idx.knn(queries, k=10, probes=P, rerank=R)`` runs one batch of all queries. The
-        curves are ``--ours`` L:P:R points with one bucket_length and sketch_bits; a point's
-        projections_per_table is ``--projections`` unless it ends in ``@k`` (``--sketch-bits
-        0`` and L:P points: every candidate measured exactly).
-        Candidates per query (the union of the rows in the visited buckets; with sketches
-        the engine ranks them by Hamming distance and measures R exactly) are counted with
-        ``knn(k=len(index), rerank=len(index))``. That count is diagnostic only, not timed.
-Peers   All are built in memory and all take the same queries in one batch.
-        hnswlib: M=32, ef_construction=200, ef swept over ``--hnsw-ef``.
-        FAISS IndexIVFFlat: nlist = 4 sqrt(N) (677), nprobe swept over ``--ivf-nprobe``.
-        FAISS IndexLSH: nbits in ``--lsh-nbits``, random rotation. It takes the C nearest
-        by Hamming distance (``--lsh-cands``), then numpy re-ranks them exactly (float32)
-        and keeps the top 10. The re-rank is inside the timed call.
-        FAISS IndexFlatL2: exact.
-Threads All searches use ``--threads`` (2): ``RAYON_NUM_THREADS`` for ours,
-        ``faiss.omp_set_num_threads``, and ``hnswlib set_num_threads`` plus
-        ``add_items(num_threads)``.
-Timing  Each build: best of ``--build-repeats`` (3). Ours is ``Index.build`` to disk. The
-        peers are train + add. Each search: best of ``--repeats`` (3), queries/s =
-        queries / best time.
-
-Summary rows, with the issue's targets:
-  (1) at recall@10 >= ``--recall-target`` (0.95): our best queries/s against the best
-      peer's queries/s at the same recall. For each method this is the fastest of its
-      points that reach the recall (FAISS exact counts, at recall 1). Target: ours >= 0.5 x.
-  (2) build + all queries, end to end from the array, best of ``--repeats``: ours
-      (``Index.build`` + ``knn`` at our fastest point with recall >= the target, or our
-      highest-recall point when none reaches it) against FAISS exact (``IndexFlatL2`` add +
-      search). Target: ours <= 2 x FAISS's time.
-
-Plot: recall@10 against queries/s (log x), one curve per method, in ``--plot``
-(benches/index_knn_debian.png).
-
-Correctness (a failure exits 1; timings are never asserted):
-  * The ground truth: gt_dist equals the float64 distances of the gt_knn rows (rtol 1e-6),
-    and the gt top-10 scores recall 1 under the tie rule.
-  * Ours, at every point: shape (q, 10) int64 / float32, ids in [0, N) or -1 with distance
-    inf and only at the end of a row, no duplicate id in a row, distances ascending and
-    equal to the float64 distances (rtol 1e-4).
-  * Without sketches, the top 10 are the first 10 of the full ranking of the candidates
-    (``k=len(index)``); with sketches, no answer is nearer than that ranking's.
-  * ``Index.open`` of the persisted index returns the same answer.
-  * FAISS exact recall >= 0.999, which cross-checks the ground truth and the recall code.
-
-``--sweep`` explores instead of benchmarking. It runs a grid of bucket_length x
-projections_per_table x L. Each grid point gets one build, then probes rise through
-``--sweep-probes`` until the recall reaches ``--sweep-stop`` or a search takes longer than
-``--sweep-max-s``. It prints one line per setting (build, queries/s with best of
-``--sweep-repeats``, recall, mean candidates on ``--sweep-cand-queries`` queries), then the
-fastest settings that reach each recall level. Results go to out/index_knn_sweep.json.
-
-Smoke run (seconds):
-  python benches/python/bench_index_knn.py --queries 100 --repeats 1 --build-repeats 1 \\
-      --hnsw-ef 10,40 --ivf-nprobe 1,8 --lsh-nbits 256 --lsh-cands 100 --ours 8:0,8:4 --no-plot
-Full run (a few minutes on 2 cores):
-  python benches/python/bench_index_knn.py
-Parameter sweep (about 10-20 minutes):
-  python benches/python/bench_index_knn.py --sweep
+Protocol, smoke and full runs: benches/RESULTS.md, section "The on-disk index".
 """
 
 from __future__ import annotations
@@ -83,23 +15,36 @@ import os
 import shutil
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import common
-from bench_index_join import build
-from common import Checks, Row, Timing, best_of, check_distances, fmt_rate, fmt_s, log
+from common import (
+    DIST_RTOL,
+    RECALL_RTOL,
+    Checks,
+    Row,
+    Timing,
+    best_of,
+    build_index,
+    check_knn_answer,
+    float_list,
+    fmt_rate,
+    fmt_s,
+    int_list,
+    log,
+    tie_aware_hits,
+)
 
 NAME = "index_knn"
 K = 10
-DATA_DIR = Path("/work/shared/data/debian-desc")
+DATA_DIR = common.DEBIAN_DIR
 REPO = common.HERE.parent.parent
 DEFAULT_PLOT = REPO / "benches" / "index_knn_debian.png"
 
-# Defaults chosen by --sweep on this data (see the module docstring and the report).
+# Defaults chosen by --sweep on this data (protocol and results: benches/RESULTS.md).
 # bucket_length 2.0 > 2 max|<u, x>| for unit vectors puts each projection in one of 2 buckets by its
 # sign (random-hyperplane LSH). Multi-probe then flips the bits whose projections are closest to 0.
 DEFAULT_BUCKET_LENGTH = 2.0
@@ -116,17 +61,6 @@ DEFAULT_OURS = (
     "8:0:100,8:2:100,8:2:160,8:3:130,8:3:160,8:3:200,8:4:160,8:4:300,8:8:400,"
     "1:1:60@1,1:1:80@1,1:1:100@1,1:1:120@1,1:1:160@1,1:1:240@1"
 )
-
-RECALL_RTOL = 1e-6  # tie tolerance on the exact 10th-NN distance
-DIST_RTOL = 1e-4  # our reported distances against float64
-
-
-def int_list(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()]
-
-
-def float_list(s: str) -> list[float]:
-    return [float(x) for x in s.split(",") if x.strip()]
 
 
 def ours_points(s: str, projections: int) -> list[tuple[int, int, int, int | None]]:
@@ -158,11 +92,8 @@ class Data:
 def load(args: argparse.Namespace) -> Data:
     d = args.data_dir
     t0 = time.perf_counter()
-    base = np.ascontiguousarray(np.load(d / "base.npy"), dtype=np.float32)
-    q = args.queries
-    queries = np.ascontiguousarray(np.load(d / "queries.npy")[:q], dtype=np.float32)
-    gt_knn = np.load(d / "gt_knn.npy")[:q].astype(np.int64)
-    gt_dist = np.load(d / "gt_dist.npy")[:q]
+    base = common.load_debian_base(data_dir=d)
+    queries, gt_knn, gt_dist = common.load_debian_queries(args.queries, d)
     log(
         f"data: {d} base {base.dtype} {base.shape}, queries {queries.shape}, "
         f"gt {gt_knn.shape} in {fmt_s(time.perf_counter() - t0)}"
@@ -171,16 +102,8 @@ def load(args: argparse.Namespace) -> Data:
 
 
 def hits_per_query(data: Data, ids: np.ndarray) -> np.ndarray:
-    """Tie-aware hits of each query's first K ids. A distinct, in-range id counts when its
-    float64 distance is <= the exact 10th-NN distance."""
-    ids = np.asarray(ids, dtype=np.int64)[:, :K]
-    s = np.sort(ids, axis=1)
-    keep = (s >= 0) & (s < len(data.base))
-    keep[:, 1:] &= s[:, 1:] != s[:, :-1]
-    qi, col = np.nonzero(keep)
-    d = common.true_distances(data.queries, data.base, qi, s[qi, col])
-    hit = d <= data.threshold[qi]
-    return np.bincount(qi[hit], minlength=len(ids))
+    """Tie-aware hits of each query's first K ids (see :func:`common.tie_aware_hits`)."""
+    return tie_aware_hits(data.queries, data.base, ids, data.threshold, K)
 
 
 def recall_at_k(data: Data, ids: np.ndarray) -> float:
@@ -223,38 +146,7 @@ def candidates(index: Any, queries: np.ndarray, probes: int, chunk: int = 100) -
 
 def check_ours(checks: Checks, data: Data, label: str, ids: Any, dist: Any) -> bool:
     """The shape and type, id range, -1 padding, distinct ids, ascending order and exact distances of one answer."""
-    q, n = len(data.queries), len(data.base)
-    ok = checks.require(
-        f"{label}: shape and dtypes",
-        isinstance(ids, np.ndarray)
-        and isinstance(dist, np.ndarray)
-        and ids.shape == (q, K)
-        and dist.shape == (q, K)
-        and ids.dtype == np.int64
-        and dist.dtype == np.float32,
-        f"ids {getattr(ids, 'dtype', type(ids))} {getattr(ids, 'shape', None)}, "
-        f"dists {getattr(dist, 'dtype', type(dist))} {getattr(dist, 'shape', None)}",
-    )
-    if not ok:
-        return False
-    valid = ids >= 0
-    in_range = bool(np.all(ids[valid] < n)) and bool(np.all(ids >= -1))
-    ok &= checks.require(f"{label}: ids in [0, N) or -1", in_range, f"min {ids.min()}, max {ids.max()}, N {n}")
-    padding_ok = bool(np.all(np.isinf(dist[~valid]))) and bool(np.all(valid[:, :-1] | ~valid[:, 1:]))
-    ok &= checks.require(f"{label}: -1 only at the end of a row, with distance inf", padding_ok)
-    s = np.sort(np.where(valid, ids, -1 - np.arange(K)), axis=1)  # -1 padding made distinct
-    dups = int((s[:, 1:] == s[:, :-1]).sum())
-    ok &= checks.require(f"{label}: distinct ids per query", dups == 0, f"{dups} duplicates")
-    d = np.where(valid, dist, np.inf)
-    not_asc = int((d[:, 1:] < d[:, :-1]).any(axis=1).sum())  # inf >= inf holds: padding is fine
-    ok &= checks.require(f"{label}: distances ascending", not_asc == 0, f"{not_asc} queries out of order")
-    if in_range:
-        qi, col = np.nonzero(valid)
-        ok &= check_distances(
-            checks, f"{label}: distances = float64 distances", data.queries, data.base, qi, ids[qi, col],
-            dist[qi, col].astype(np.float64), rtol=DIST_RTOL,
-        )
-    return ok
+    return check_knn_answer(checks, label, data.queries, data.base, ids, dist, K)
 
 
 def run_ours(args: argparse.Namespace, data: Data, checks: Checks) -> list[dict[str, Any]]:
@@ -270,7 +162,7 @@ def run_ours(args: argparse.Namespace, data: Data, checks: Checks) -> list[dict[
     for (kp, tables), searches in by_tables.items():
         log(f"ours: Index.build bucket_length={bl:g}, L={tables}, k={kp}, sketch_bits={bits}, seed={args.seed} -> {path}")
         t_build, index = best_of(
-            lambda: build(path, B, bl, kp, tables, args.seed, sketch_bits=bits), args.build_repeats, "build"
+            lambda: build_index(path, B, bl, kp, tables, args.seed, sketch_bits=bits), args.build_repeats, "build"
         )
         for probes, rerank in searches:
             name = f"k={kp} L={tables} P={probes}" + ("" if rerank is None else f" R={rerank}")
@@ -347,19 +239,9 @@ def peer_point(method: str, label: str, params: dict[str, Any], t_build: Timing,
 
 
 def run_hnsw(args: argparse.Namespace, data: Data) -> list[dict[str, Any]]:
-    import hnswlib
-
     B, Q = data.base, data.queries
-
-    def build() -> Any:
-        h = hnswlib.Index(space="l2", dim=B.shape[1])
-        h.init_index(max_elements=len(B), M=args.hnsw_m, ef_construction=args.hnsw_efc, random_seed=100)
-        h.add_items(B, np.arange(len(B)), num_threads=args.threads)
-        h.set_num_threads(args.threads)
-        return h
-
-    log(f"hnswlib {metadata.version('hnswlib')}: M={args.hnsw_m}, ef_construction={args.hnsw_efc}")
-    t_build, h = best_of(build, args.build_repeats, "build")
+    log(f"hnswlib {common.package_version('hnswlib')}: M={args.hnsw_m}, ef_construction={args.hnsw_efc}")
+    t_build, h = best_of(lambda: common.hnsw_index(B, args.hnsw_m, args.hnsw_efc, args.threads), args.build_repeats, "build")
     points = []
     for ef in int_list(args.hnsw_ef):
         h.set_ef(max(ef, K))
@@ -552,7 +434,7 @@ def run_sweep(args: argparse.Namespace, data: Data, checks: Checks, env: dict[st
     for bl in float_list(args.sweep_bl):
         for kp in int_list(args.sweep_k):
             for tables in int_list(args.sweep_tables):
-                t_build, index = best_of(lambda: build(path, B, bl, kp, tables, args.seed, sketch_bits=args.sketch_bits), 1)
+                t_build, index = best_of(lambda: build_index(path, B, bl, kp, tables, args.seed, sketch_bits=args.sketch_bits), 1)
                 r0 = None
                 for probes in probes_list:
                     t, (ids, dist) = best_of(lambda: index.knn(Q, k=K, probes=probes), args.sweep_repeats)
@@ -616,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recall-target", type=float, default=0.95)
     p.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
     p.add_argument("--no-plot", action="store_true")
-    p.add_argument("--tmp-dir", type=Path, default=common.OUT_DIR / "tmp", help="where the index is written")
+    p.add_argument("--tmp-dir", type=Path, default=common.TMP_DIR, help="where the index is written")
     p.add_argument("--out", type=Path, default=None, help="result JSON (default benches/python/out/index_knn[_sweep].json)")
     p.add_argument("--sweep", action="store_true", help="parameter sweep of ours instead of the benchmark")
     p.add_argument("--sweep-bl", default="2.0,0.15,0.1", help="bucket lengths")
@@ -635,18 +517,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Before anything starts Rayon's global pool (it reads this once).
     os.environ["RAYON_NUM_THREADS"] = str(args.threads)
-    import faiss
-
-    faiss.omp_set_num_threads(args.threads)
-
-    env = common.env_info()
-    try:
-        env["hnswlib"] = metadata.version("hnswlib")
-    except metadata.PackageNotFoundError:
-        env["hnswlib"] = None
-    env["faiss_threads"] = faiss.omp_get_max_threads()
-    log(common.env_line(env) + f" | hnswlib {env['hnswlib'] or '-'}")
-    checks = Checks()
+    env, checks = common.start(args.threads)
     load_start = os.getloadavg()  # the machine is shared: record how busy it was
     data = load(args)
     check_ground_truth(checks, data)
@@ -704,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     path = args.tmp_dir / "index_knn_debian"
 
     def ours_e2e() -> Any:
-        index = build(path, B, ep["bucket_length"], ep["projections_per_table"], ep["num_hash_tables"], ep["seed"],
+        index = build_index(path, B, ep["bucket_length"], ep["projections_per_table"], ep["num_hash_tables"], ep["seed"],
                       sketch_bits=ep["sketch_bits"])
         return index.knn(Q, k=K, probes=ep["probes"], rerank=ep["rerank"])
 

@@ -1,36 +1,8 @@
-"""Benchmark: ``model.approx_similarity_join`` (self-join) against Spark and FAISS.
+"""``model.approx_similarity_join`` (self-join) against Spark BRP and FAISS exact range search.
 
-Data: planted near-duplicates, 128-d, seed 0 (row i and row i + n//2 are 0.43-0.70 apart,
-random pairs about 16 apart). Model: Spark's benchmark parameters (bucket_length 2.0,
-5 tables, seed 42), threshold 1.5. Ours is called as ``approx_similarity_join(X, X, 1.5)``:
-the same object twice means Spark's self-join semantics, so the result holds every
-``(a, a, 0.0)`` and each close pair in both orders, i.e. ``n + 2 x planted pairs`` rows.
+    python benches/python/bench_join.py [--n N] [--skip-spark] [--skip-faiss] [options]
 
-(a) ``--spark-n`` rows (default 10,000, or ``--n`` if smaller) against Spark 4.3.0
-    ``BucketedRandomProjectionLSH`` in ``local[2]`` (driver memory 8g, 4 shuffle
-    partitions): a cached DataFrame ``(id, Vectors.dense(row))``, ``.setSeed(42)``, timed:
-    ``approxSimilarityJoin(df, df, 1.5).count()``, best of ``--spark-repeats`` (default 1;
-    one run took 341 s on the 2-core machine). Target: Spark time / our time >= 1000.
-    Checked: both give the same number of rows; Spark's hashes (``transform``) equal ours
-    (before the long join, so a parity failure shows early); with ``--spark-n`` <=
-    ``--spark-compare-max`` the full pair sets and distances are also compared.
-    ``--skip-spark`` omits (a).
-(b) ``--n`` rows (default 100,000) against FAISS exact search: a fresh ``IndexFlatL2``,
-    ``add(X)`` and ``range_search(X, threshold**2)`` (FAISS takes squared L2 radii and keeps
-    ``d < r`` strictly, so its result has the same self-join shape). Timed end to end from
-    the array for both sides (ours hashes X inside the call, FAISS copies it into its
-    index), best of ``--repeats`` (default 3). Target: our time / FAISS time <= 1.5.
-    Reported: rows/s, pairs, recall of ours against FAISS's exact pair set.
-    ``--skip-faiss`` omits (b).
-
-Correctness of our result, in both parts (a failure exits 1; timings are never asserted):
-every planted pair (i, i + n//2) found in both orders; every self row present with
-distance 0; no duplicate rows; symmetric; every distance < threshold and equal to the
-float64 Euclidean distance (rtol 1e-5).
-
-Smoke runs:
-    python benches/python/bench_join.py --n 2000 --skip-spark --repeats 2
-    python benches/python/bench_join.py --n 500 --skip-faiss
+Protocol and smoke runs: benches/RESULTS.md, section "In-memory engine".
 """
 
 from __future__ import annotations
@@ -322,9 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.spark_n is None:
         args.spark_n = min(10_000, args.n)
 
-    env = common.env_info()
-    log(common.env_line(env))
-    checks = Checks()
+    env, checks = common.start()
     rows: list[Row] = []
     if not args.skip_spark:
         rows.append(run_spark(args, checks))

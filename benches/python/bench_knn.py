@@ -1,27 +1,8 @@
-"""Benchmark: ``model.batch_approx_nearest_neighbors`` against FAISS exact k-NN.
+"""``model.batch_approx_nearest_neighbors`` against FAISS exact k-NN.
 
-Data: base = planted near-duplicates, 100,000 x 128 float32, seed 0 (the full set, both
-halves). Queries: fresh noisy copies of 1,000 base rows: ``base[i] + N(0, 0.05²)`` for
-``i`` drawn without replacement from all rows by a separate generator
-(``--query-seed``). Query j's planted duplicate is row ``idx[j]``: about 0.57 away, while
-that row's own planted partner is about 0.8 away from the query and random rows about 16,
-so row ``idx[j]`` must be ranked first (FAISS's exact answer confirms this for the data
-used). Model: Spark's benchmark parameters (bucket_length 2.0, 5 tables, seed 42), k = 10.
+    python benches/python/bench_knn.py [--n N] [--queries Q] [--k K] [options]
 
-Ours:  ``model.batch_approx_nearest_neighbors(base, queries, k)`` (hashes the base inside
-       the call: the API keeps no index between calls).
-Peer:  FAISS exact search from the same starting point: a fresh ``IndexFlatL2``,
-       ``add(base)``, ``search(queries, k)``. The search alone on a prebuilt index is
-       also reported (details / JSON).
-Both:  best of ``--repeats`` (default 5); queries/s = queries / time.
-Target (issue): our queries/s >= 0.5 x FAISS's.
-
-Correctness (a failure exits 1; timings are never asserted): the planted duplicate is ranked
-first for every query, by FAISS and by ours; our lists hold at most k distinct rows, nearest
-first, with distances equal to the float64 Euclidean distances (rtol 1e-5). Recall@k against
-FAISS's exact answer is reported, not required.
-
-Smoke run:  python benches/python/bench_knn.py --n 2000 --queries 200 --repeats 2
+Protocol and smoke run: benches/RESULTS.md, section "In-memory engine".
 """
 
 from __future__ import annotations
@@ -33,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import common
-from common import Checks, Row, best_of, check_distances, fmt_rate, fmt_s, log
+from common import Row, best_of, check_distances, fmt_rate, fmt_s, log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,9 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import faiss
 
-    env = common.env_info()
-    log(common.env_line(env))
-    checks = Checks()
+    env, checks = common.start()
 
     X = common.planted(args)
     rng = np.random.default_rng(args.query_seed)

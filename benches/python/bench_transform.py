@@ -1,21 +1,8 @@
-"""Benchmark: ``model.transform`` against one numpy pass over the same array.
+"""``model.transform`` against one numpy pass over the same array.
 
-Data: planted near-duplicates, 1,000,000 x 128 float32 (512 MB), seed 0. Model: Spark's
-benchmark parameters (bucket_length 2.0, 5 tables, seed 42).
+    python benches/python/bench_transform.py [--n N] [--repeats R] [options]
 
-Ours:  ``model.transform(X)`` -> int64 (n, 5), the values Spark's transform gives.
-Peer:  ``X.sum(axis=1)``, numpy reading every byte of X once (single-threaded).
-Both:  best of ``--repeats`` (default 5) calls on the same array; throughput is reported as
-       GB/s of input (``X.nbytes / time``).
-Target (issue): transform time / numpy time <= 2.
-
-Correctness (a failure exits 1; timings are never asserted): shape and dtype; row
-independence (transforming the first and last rows alone gives the same hashes as inside
-the full call, which also catches chunking/threading bugs); a float64 copy of a slice gives
-the same hashes as the float32 original; a sample of 10,000 rows equals numpy's
-``floor((1/bucket_length) * X @ rand_unit_vectors.T)`` (Spark's formula, float64).
-
-Smoke run:  python benches/python/bench_transform.py --n 2000 --repeats 2
+Protocol and smoke run: benches/RESULTS.md, section "In-memory engine".
 """
 
 from __future__ import annotations
@@ -26,7 +13,7 @@ import sys
 import numpy as np
 
 import common
-from common import Checks, Row, best_of, fmt_s, log
+from common import Row, best_of, fmt_s, log
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,9 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     common.add_common_args(p, n=1_000_000, repeats=5, name="transform")
     args = p.parse_args(argv)
 
-    env = common.env_info()
-    log(common.env_line(env))
-    checks = Checks()
+    env, checks = common.start()
 
     X = common.planted(args)
     model = common.make_model(args, X)

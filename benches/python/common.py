@@ -5,14 +5,22 @@ process and run, and reports the ratio against the issue's target:
 
 * timing: :func:`best_of` (``time.perf_counter``, best of N, garbage collector off while
   timing, as ``timeit`` does);
-* the environment: :func:`env_info` / :func:`env_line` (CPU model, cores, RAM, versions);
+* the environment: :func:`start` (FAISS's threads, the environment logged, the checks),
+  :func:`env_info` / :func:`env_line` (CPU model, cores, RAM, versions);
 * data and model: :func:`add_common_args`, :func:`planted`, :func:`make_model` (Spark's
   benchmark parameters by default: planted near-duplicates 128-d, bucket_length 2.0,
   5 tables, seed 42);
+* argument helpers: :func:`int_list`, :func:`float_list`, :func:`params_doc`;
+* the on-disk index and real data: :func:`build_index` (every script builds its indexes
+  through it), :func:`load_debian_base` / :func:`load_debian_queries` (debian-desc),
+  :func:`hnsw_index` (the hnswlib peer, built the same way everywhere);
 * correctness: :class:`Checks` (recorded, printed, and turned into a non-zero exit code at
-  the end; timings are never asserted), :func:`pairs_to_arrays`, :func:`check_distances`;
+  the end; timings are never asserted), :func:`pairs_to_arrays`, :func:`check_distances`,
+  :func:`check_self_join_pairs` (an index self-join, each pair once), :func:`check_knn_answer`
+  (one k-NN answer), :func:`tie_aware_hits` (recall@k that treats tied neighbours fairly);
 * out-of-core runs: :func:`planted_chunks` / :func:`planted_partner_mask` (planted data
-  generated chunk by chunk, never whole), :func:`run_child` (a fresh process whose peak
+  generated chunk by chunk, never whole; :func:`chunk_spec` / :func:`spec_chunks` pass it to
+  a child process), :func:`run_child` (a fresh process whose peak
   RssAnon is sampled from here), :func:`rss_anon_mb`, :func:`proc_io`, :func:`dir_bytes`,
   :func:`remove`; :func:`matmul_gflops` (the machine's float32 arithmetic peak);
 * output: :class:`Row` and :func:`finish`, which print the markdown table
@@ -20,7 +28,8 @@ process and run, and reports the ratio against the issue's target:
   ``benches/python/out/<name>.json``.
 
 The scripts import this module as ``common`` (run them as ``python benches/python/<script>``;
-Python puts the script's directory on ``sys.path``).
+Python puts the script's directory on ``sys.path``), and nothing from each other: what two
+scripts share lives here. Their protocols are in ``benches/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -58,6 +67,12 @@ DEFAULT_DATA_SEED = 0
 DEFAULT_BUCKET_LENGTH = 2.0
 DEFAULT_TABLES = 5
 DEFAULT_MODEL_SEED = 42
+
+# The on-disk index benchmarks.
+MEMORY_BUDGET = "256MB"  # Index.build's memory_budget unless a script says otherwise
+DIST_RTOL = 1e-4  # reported distances against float64 truth
+RECALL_RTOL = 1e-6  # tie tolerance on an exact k-th nearest distance
+DEBIAN_DIR = Path("/work/shared/data/debian-desc")  # real embeddings (see its README.md)
 
 
 # --------------------------------------------------------------------------- timing
@@ -133,7 +148,7 @@ def fmt_rate(x: float, unit: str) -> str:
 # --------------------------------------------------------------------------- environment
 
 
-def _version(dist: str) -> str | None:
+def package_version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
@@ -168,9 +183,10 @@ def env_info() -> dict[str, Any]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "faiss": _version("faiss-cpu"),
-        "pyspark": _version("pyspark"),
-        "fast_lsh_ann": _version("fast_lsh_ann"),
+        "faiss": package_version("faiss-cpu"),
+        "hnswlib": package_version("hnswlib"),
+        "pyspark": package_version("pyspark"),
+        "fast_lsh_ann": package_version("fast_lsh_ann"),
         "threads_env": {
             k: os.environ[k]
             for k in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -199,11 +215,27 @@ def env_line(info: dict[str, Any] | None = None) -> str:
         f"Python {i['python']}",
         f"numpy {i['numpy']}",
         f"faiss {i['faiss'] or '-'}",
+        f"hnswlib {i['hnswlib']}" if i.get("hnswlib") else None,
+        f"faiss threads {i['faiss_threads']}" if i.get("faiss_threads") else None,
         f"pyspark {i['pyspark'] or '-'}",
         f"fast_lsh_ann {i['fast_lsh_ann'] or '-'}",
         f"threads env {i['threads_env']}" if i.get("threads_env") else None,
     ]
     return " | ".join(p for p in parts if p)
+
+
+def start(faiss_threads: int | None = None) -> tuple[dict[str, Any], "Checks"]:
+    """How every benchmark starts: FAISS's OpenMP threads set (when given), the environment
+    logged (and returned, for :func:`finish`) and an empty :class:`Checks`."""
+    env: dict[str, Any] = {}
+    if faiss_threads is not None:
+        import faiss
+
+        faiss.omp_set_num_threads(faiss_threads)
+        env["faiss_threads"] = faiss.omp_get_max_threads()
+    env = env_info() | env
+    log(env_line(env))
+    return env, Checks()
 
 
 def peak_rss_mb() -> float:
@@ -271,6 +303,78 @@ def model_params(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "repeats": args.repeats,
     }
+
+
+def int_list(s: str) -> list[int]:
+    """``"1,2,4"`` as ``[1, 2, 4]`` (an argparse ``type``)."""
+    return [int(x) for x in s.split(",") if x.strip()]
+
+
+def float_list(s: str) -> list[float]:
+    """``"0.9,0.95"`` as ``[0.9, 0.95]`` (an argparse ``type``)."""
+    return [float(x) for x in s.split(",") if x.strip()]
+
+
+def params_doc(args: argparse.Namespace) -> dict[str, Any]:
+    """The parsed arguments as JSON-ready values (paths as strings)."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+# --------------------------------------------------------------------------- the on-disk index and real data
+
+
+def build_index(
+    path: Path | str,
+    vectors: Any,
+    bucket_length: float,
+    projections_per_table: int,
+    num_hash_tables: int,
+    seed: int,
+    memory_budget: str = MEMORY_BUDGET,
+    sketch_bits: int = 0,
+) -> Any:
+    """``fast_lsh_ann.Index.build(path, vectors, ...)``, overwriting what is at ``path``."""
+    import fast_lsh_ann as fla
+
+    return fla.Index.build(
+        path,
+        vectors,
+        bucket_length=bucket_length,
+        num_hash_tables=num_hash_tables,
+        projections_per_table=projections_per_table,
+        seed=seed,
+        sketch_bits=sketch_bits,
+        memory_budget=memory_budget,
+        overwrite=True,
+    )
+
+
+def load_debian_base(n: int | None = None, data_dir: Path = DEBIAN_DIR) -> np.ndarray:
+    """debian-desc's base (28,657 x 384 float32, unit rows), or its first ``n`` rows."""
+    B = np.load(data_dir / "base.npy")
+    if n:
+        B = B[:n]
+    return np.ascontiguousarray(B, dtype=np.float32)
+
+
+def load_debian_queries(q: int, data_dir: Path = DEBIAN_DIR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """debian-desc's first ``q`` held-out queries (float32) and their exact 100-NN: ids (int64)
+    and distances (float32)."""
+    queries = np.ascontiguousarray(np.load(data_dir / "queries.npy")[:q], dtype=np.float32)
+    gt_knn = np.load(data_dir / "gt_knn.npy")[:q].astype(np.int64)
+    gt_dist = np.load(data_dir / "gt_dist.npy")[:q]
+    return queries, gt_knn, gt_dist
+
+
+def hnsw_index(B: np.ndarray, M: int, ef_construction: int, threads: int, seed: int = 100) -> Any:
+    """The hnswlib peer: an L2 index of ``B`` (ids 0..n-1), added and queried with ``threads``."""
+    import hnswlib
+
+    h = hnswlib.Index(space="l2", dim=B.shape[1])
+    h.init_index(max_elements=len(B), M=M, ef_construction=ef_construction, random_seed=seed)
+    h.add_items(B, np.arange(len(B)), num_threads=threads)
+    h.set_num_threads(threads)
+    return h
 
 
 # --------------------------------------------------------------------------- correctness
@@ -342,6 +446,97 @@ def check_distances(
     )
 
 
+def check_self_join_pairs(
+    checks: Checks, label: str, X: np.ndarray, a: np.ndarray, b: np.ndarray, d: np.ndarray, threshold: float
+) -> None:
+    """An index self-join's pairs: each pair i < j once, ids in range, dist < threshold and
+    equal to the float64 distance (rtol :data:`DIST_RTOL`)."""
+    n = len(X)
+    checks.require(f"{label}: i < j", bool(np.all(a < b)), f"{int((a >= b).sum())} pairs with i >= j")
+    in_range = len(a) == 0 or (int(a.min()) >= 0 and int(b.max()) < n)
+    checks.require(f"{label}: ids in range", in_range, f"ids must be in [0, {n})")
+    keys = np.minimum(a, b) * n + np.maximum(a, b)
+    dup = len(keys) - len(np.unique(keys))
+    checks.require(f"{label}: no pair twice", dup == 0, f"{dup} repeated pairs")
+    checks.require(
+        f"{label}: dist < threshold (strict)",
+        bool(np.all(d < threshold)),
+        f"max {float(d.max()) if len(d) else float('nan')!r}, threshold {threshold!r}",
+    )
+    if in_range:
+        check_distances(checks, f"{label}: distances = float64 (rtol {DIST_RTOL:g})", X, X, a, b, d.astype(np.float64), rtol=DIST_RTOL)
+
+
+def check_knn_answer(
+    checks: Checks,
+    label: str,
+    Q: np.ndarray,
+    B: np.ndarray,
+    ids: Any,
+    dist: Any,
+    k: int,
+    *,
+    self_rows: np.ndarray | None = None,
+) -> bool:
+    """One k-NN answer of the queries ``Q`` over ``B``: shape ``(q, k)`` int64 / float32, ids in
+    ``[0, N)`` or -1 (distance inf, only at the end of a row), no row its own neighbour when
+    ``self_rows`` (query i is row ``self_rows[i]``) is given, distinct ids per row, distances
+    ascending and equal to the float64 distances (rtol :data:`DIST_RTOL`). True if all hold."""
+    q, n = len(Q), len(B)
+    ok = checks.require(
+        f"{label}: shape and dtypes",
+        isinstance(ids, np.ndarray)
+        and isinstance(dist, np.ndarray)
+        and ids.shape == (q, k)
+        and dist.shape == (q, k)
+        and ids.dtype == np.int64
+        and dist.dtype == np.float32,
+        f"ids {getattr(ids, 'dtype', type(ids))} {getattr(ids, 'shape', None)}, "
+        f"dists {getattr(dist, 'dtype', type(dist))} {getattr(dist, 'shape', None)}",
+    )
+    if not ok:
+        return False
+    valid = ids >= 0
+    in_range = bool(np.all(ids[valid] < n)) and bool(np.all(ids >= -1))
+    ok &= checks.require(f"{label}: ids in [0, N) or -1", in_range, f"min {ids.min()}, max {ids.max()}, N {n}")
+    padding_ok = bool(np.all(np.isinf(dist[~valid]))) and bool(np.all(valid[:, :-1] | ~valid[:, 1:]))
+    ok &= checks.require(f"{label}: -1 only at the end of a row, with distance inf", padding_ok)
+    if self_rows is not None:
+        selfs = int((ids == np.asarray(self_rows)[:, None]).sum())
+        ok &= checks.require(f"{label}: no row is its own neighbour", selfs == 0, f"{selfs} rows")
+    s = np.sort(np.where(valid, ids, -1 - np.arange(k)), axis=1)  # -1 padding made distinct
+    dups = int((s[:, 1:] == s[:, :-1]).sum())
+    ok &= checks.require(f"{label}: distinct ids per row", dups == 0, f"{dups} duplicates")
+    d = np.where(valid, dist, np.inf)
+    not_asc = int((d[:, 1:] < d[:, :-1]).any(axis=1).sum())  # inf >= inf holds: padding is fine
+    ok &= checks.require(f"{label}: distances ascending", not_asc == 0, f"{not_asc} rows out of order")
+    if in_range:
+        qi, col = np.nonzero(valid)
+        ok &= check_distances(
+            checks, f"{label}: distances = float64 (rtol {DIST_RTOL:g})", Q, B, qi, ids[qi, col],
+            dist[qi, col].astype(np.float64), rtol=DIST_RTOL,
+        )
+    return ok
+
+
+def tie_aware_hits(
+    Q: np.ndarray, B: np.ndarray, ids: Any, limit: np.ndarray, k: int, self_rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Per query, how many of its first ``k`` ids are hits: a distinct id in ``[0, N)`` (and not
+    the query's own row, when ``self_rows`` is given) whose float64 distance to the query is
+    <= ``limit[query]`` (its exact k-th nearest distance, with the tie tolerance). Rows tied
+    with the k-th neighbour so count fairly; recall@k = hits.sum() / (k x queries)."""
+    s = np.sort(np.asarray(ids, dtype=np.int64)[:, :k], axis=1)
+    keep = (s >= 0) & (s < len(B))
+    if self_rows is not None:
+        keep &= s != np.asarray(self_rows)[:, None]
+    keep[:, 1:] &= s[:, 1:] != s[:, :-1]
+    qi, col = np.nonzero(keep)
+    d = true_distances(Q, B, qi, s[qi, col])
+    hit = d <= limit[qi]
+    return np.bincount(qi[hit], minlength=len(s))
+
+
 # --------------------------------------------------------------------------- out-of-core runs
 
 
@@ -381,6 +576,17 @@ def planted_partner_mask(a: np.ndarray, b: np.ndarray, n: int, chunk_rows: int) 
     start = lo - lo % chunk_rows
     half = np.minimum(chunk_rows, n - start) // 2
     return (hi - lo == half) & (lo - start < half)
+
+
+def chunk_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The planted chunks of ``args`` (``--n --dim --chunk-rows --noise --data-seed``) as JSON
+    for a child process, which regenerates them with :func:`spec_chunks`."""
+    return {"n": args.n, "dim": args.dim, "chunk_rows": args.chunk_rows, "noise": args.noise, "data_seed": args.data_seed}
+
+
+def spec_chunks(spec: dict[str, Any], gen_time: list[float] | None = None) -> Iterator[np.ndarray]:
+    """:func:`planted_chunks` of a :func:`chunk_spec`."""
+    return planted_chunks(spec["n"], spec["dim"], spec["chunk_rows"], spec["noise"], spec["data_seed"], gen_time)
 
 
 def rss_anon_mb(pid: int | str = "self") -> float | None:
@@ -535,7 +741,7 @@ def finish(
         "name": name,
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "argv": sys.argv,
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "args": params_doc(args),
         "env": env,
         "rows": [r.as_dict() for r in rows],
         "checks": checks.items,
