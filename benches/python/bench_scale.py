@@ -1,18 +1,10 @@
 """Build and self-join an index of planted near-duplicates at scale, with memory smaller
-than the index when asked (issue 18). One command does everything:
+than the index when asked: one command per run, for example
 
-    python benches/python/bench_scale.py --rows 4000000 --dim 128 --cap 1GB
-    python benches/python/bench_scale.py --rows 100000000 --dim 64 --join-budget 1.5GB
+    python benches/python/bench_scale.py --rows 4000000 --dim 128 --cap 1GB --in-cache --knn 1000
+    python benches/python/bench_scale.py --rows 100000000 --dim 64 --projections 16 --join-budget 1.5GB
 
-Data: row ``i < n/2`` is N(0, 1), row ``i + n/2`` is it plus N(0, noise²) noise (the
-planted pair), generated chunk by chunk from per-chunk seeds and fed to the build, never
-stored twice. The build, an in-cache join (``--in-cache``), and the join under the cap are
-timed; each reports bytes read and written (``/proc/self/io``), peak RssAnon (sampled every
-0.1 s) and MemAvailable. ``--cap`` moves this process into a cgroup-v1 memory cgroup with
-that limit (page cache included) after dropping the page cache, so the capped join reads
-the index from disk; it needs root, and the cgroup is removed at the end. ``--knn N``
-times N single k-NN queries (p50, p99) and one batch of them, in cache and under the cap.
-Results are appended as Markdown to ``--out``.
+Protocol: benches/RESULTS.md, section "Joins larger than memory".
 """
 
 from __future__ import annotations
@@ -25,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import common
 import numpy as np
 
 import fast_lsh_ann as fla
@@ -32,8 +25,10 @@ import fast_lsh_ann as fla
 CHUNK = 1 << 18
 
 
-def planted_chunks(n: int, dim: int, noise: float, seed: int) -> Iterator[np.ndarray]:
-    """The planted set in chunks: every base chunk, then the same chunks with noise."""
+def far_planted_chunks(n: int, dim: int, noise: float, seed: int) -> Iterator[np.ndarray]:
+    """The planted set in chunks: every base chunk, then the same chunks with noise, so row
+    ``i``'s partner is row ``i + n/2``, half the index away (``common.planted_chunks`` keeps
+    partners within a chunk, which would put every pair in one block of rows)."""
     half = n // 2
     for copy in (False, True):
         for c, at in enumerate(range(0, half, CHUNK)):
@@ -45,15 +40,8 @@ def planted_chunks(n: int, dim: int, noise: float, seed: int) -> Iterator[np.nda
 
 
 def io_bytes() -> tuple[int, int]:
-    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
-    return int(fields["read_bytes"]), int(fields["write_bytes"])
-
-
-def status_kb(key: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    return 0
+    io = common.proc_io()
+    return io.get("read_bytes", 0), io.get("write_bytes", 0)
 
 
 def mem_available() -> int:
@@ -70,7 +58,7 @@ class Phase:
         self.name = name
 
     def __enter__(self) -> Phase:
-        self.peak_kb = 0
+        self.peak_kb = 0.0
         self._done = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self.available = mem_available()
@@ -81,13 +69,13 @@ class Phase:
 
     def _sample(self) -> None:
         while not self._done.wait(0.1):
-            self.peak_kb = max(self.peak_kb, status_kb("RssAnon"))
+            self.peak_kb = max(self.peak_kb, (common.rss_anon_mb() or 0.0) * 1024)
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.t0
         self._done.set()
         self._sampler.join()
-        self.peak_kb = max(self.peak_kb, status_kb("RssAnon"))
+        self.peak_kb = max(self.peak_kb, (common.rss_anon_mb() or 0.0) * 1024)
         r, w = io_bytes()
         self.read, self.written = r - self.io0[0], w - self.io0[1]
 
@@ -95,8 +83,13 @@ class Phase:
         gb = 1e9
         return (
             f"| {self.name} | {self.seconds:.1f} | {self.read / gb:.2f} | {self.written / gb:.2f} "
-            f"| {self.peak_kb / 1e6:.2f} | {self.available / gb:.1f} | {extra} |"
+            f"| {self.peak_kb * 1024 / gb:.2f} | {self.available / gb:.1f} | {extra} |"
         )
+
+
+def byte_size(text: str) -> int:
+    """``"1.5GB"``, ``"512MB"`` or a plain number of bytes, as ``Index`` reads them."""
+    return fla._inputs.byte_size(text, "size")
 
 
 def cap_memory(limit: int) -> Path:
@@ -157,7 +150,6 @@ def main() -> None:
     p.add_argument("--keep", action="store_true", help="keep the index afterwards")
     p.add_argument("--reuse", action="store_true", help="open the index kept by an earlier run instead of building")
     args = p.parse_args()
-    size = lambda s: None if s is None else fla._inputs.byte_size(s, "size")  # noqa: E731
 
     args.dir.mkdir(parents=True, exist_ok=True)
     path = args.dir / f"planted-{args.rows}x{args.dim}"
@@ -172,7 +164,7 @@ def main() -> None:
     with Phase("open (kept index)" if args.reuse else "build") as ph:
         idx = fla.Index.open(path) if args.reuse else fla.Index.build(
             path,
-            planted_chunks(args.rows, args.dim, args.noise, 0),
+            far_planted_chunks(args.rows, args.dim, args.noise, 0),
             bucket_length=args.bucket_length,
             num_hash_tables=args.tables,
             projections_per_table=args.projections,
@@ -182,7 +174,7 @@ def main() -> None:
     index_gb = sum(f.stat().st_size for f in path.iterdir()) / 1e9
     lines.append(ph.row(f"index {index_gb:.2f} GB"))
     print(lines[-1], flush=True)
-    queries = np.concatenate(list(planted_chunks(2 * min(max(args.knn, 1), CHUNK), args.dim, args.noise, 1)))[: args.knn]
+    queries = np.concatenate(list(far_planted_chunks(2 * min(max(args.knn, 1), CHUNK), args.dim, args.noise, 1)))[: args.knn]
     if args.in_cache:
         with Phase("join, in cache") as ph:
             pairs, planted, s = self_join(idx, args.threshold, half, 1 << 62)
@@ -192,10 +184,11 @@ def main() -> None:
             lines.append(f"| knn, in cache | | | | | | {knn_latency(idx, queries)} |")
     # Unmapped first: pages this process maps cannot be dropped from the page cache.
     del idx
-    group = cap_memory(size(args.cap)) if args.cap else None
+    cap = byte_size(args.cap) if args.cap else None
+    group = cap_memory(cap) if cap else None
     try:
         idx = fla.Index.open(path)
-        budget = size(args.join_budget) or (size(args.cap) // 2 if args.cap else None)
+        budget = byte_size(args.join_budget) if args.join_budget else (cap // 2 if cap else None)
         name = f"join, capped at {args.cap}, cold" if args.cap else "join"
         with Phase(name) as ph:
             pairs, planted, s = self_join(idx, args.threshold, half, budget)
