@@ -327,15 +327,30 @@ fn both_plans_and_the_sketch_screen_match_brute_force() {
             want.retain(|&(i, j), _| {
                 within(a.sketch(i as usize).unwrap(), a.sketch(j as usize).unwrap())
             });
+            // The blocked plan (vectors over a 16 KB budget) screens by sketch alike.
+            let blocked = JoinOptions {
+                memory_budget: Some(16 * 1024),
+                ..options
+            };
             let (got, summary) = collect_sides(&a, None, options);
             assert_same(&got, &want);
             plans.push(summary.plan);
+            if summary.plan == Plan::Buckets {
+                let (got, summary) = collect_sides(&a, None, blocked);
+                assert_eq!(summary.plan, Plan::Blocked);
+                assert_same(&got, &want);
+            }
 
             let mut want = brute(&a, &b, &va, &vb, false, 1.5, 1);
             want.retain(|&(i, j), _| within(a.sketch(i as usize).unwrap(), b_sketch(j as usize)));
             let (got, summary) = collect_sides(&a, Some(&bside), options);
             assert_same(&got, &want);
             plans.push(summary.plan);
+            if summary.plan == Plan::Buckets {
+                let (got, summary) = collect_sides(&a, Some(&bside), blocked);
+                assert_eq!(summary.plan, Plan::Blocked);
+                assert_same(&got, &want);
+            }
             if max_hamming == Some(40) {
                 assert!(
                     !want.is_empty() && want.len() < brute(&a, &b, &va, &vb, false, 1.5, 1).len(),

@@ -534,7 +534,15 @@ fn walk_buckets(
                         join_group(pairing, ga, gb, options.threshold, &accept, send, stop)
                     }
                     Walk::Count => {}
-                    Walk::Collect(c) => c.add_group(ga, gb, symmetric, &accept, stop),
+                    Walk::Collect(c) => match pairing.screen {
+                        // The sketch screen, as the kernel applies it, before the pair is listed.
+                        Some(sc) => {
+                            let keep =
+                                |i: u32, j: u32| sc.a.close(i, sc.b, j, sc.max) && accept(i, j);
+                            c.add_group(ga, gb, symmetric, &keep, stop)
+                        }
+                        None => c.add_group(ga, gb, symmetric, &accept, stop),
+                    },
                 }
             }
             Ok(stats)

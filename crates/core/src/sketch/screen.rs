@@ -125,6 +125,12 @@ impl<'a> Sketches<'a> {
         &self.rows[r as usize * self.words..][..self.words]
     }
 
+    /// Whether row `r`'s sketch is within `max` bits of `other`'s row `s`: the join screen's
+    /// test for one pair, as [`within`](Self::within) applies it to a list.
+    pub fn close(&self, r: u32, other: &Sketches<'_>, s: u32, max: u16) -> bool {
+        hamming(self.row(r), other.row(s), self.words) <= max
+    }
+
     /// The rows of `rows` whose sketches are within `max` bits of `query`, appended to
     /// `out` in order: a join's screen, which keeps a pair by its own distance instead of
     /// ranking a query's candidates. `rows` must be ascending (as bucket members and row
