@@ -19,13 +19,21 @@
 //! both. No module imports in a circle, and the index reader never imports its writer.
 #![deny(missing_docs)]
 
+// Tables of buckets: one builder for every pipeline, the reader, the first-collision rule.
 pub mod bucket;
+// The crate's one error type.
 pub mod error;
+// The hash family: Java's generator, parameters, the hasher, bucket keys, multi-probe.
 pub mod hash;
+// The on-disk index: parameters and MANIFEST, sort, build, atomic publish, open, k-NN.
 pub mod index;
+// Joins of both pipelines: the group kernel, the merge of tables, out of core, streaming.
 pub mod join;
+// The leaves: element types, row matrices, CPU dispatch, distances, tiles, prefetch, top-k.
 pub mod kernels;
+// The Spark-like model in memory: buckets, k-NN, similarity joins.
 pub mod model;
+// Sign sketches: planes, the sketcher, Hamming screens.
 pub mod sketch;
 
 pub use error::{Error, ErrorKind, Result};

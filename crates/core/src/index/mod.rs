@@ -1,6 +1,6 @@
 //! The index directory: its parameters and MANIFEST codec ([`params`]), the external sort
-//! ([`sort`]) that feeds each table's writer ([`table`]), the build ([`writer`]) and how it
-//! replaces an old index atomically ([`publish`]); the reader ([`reader`]), which never
+//! ([`sort`]) that feeds each table's writer (`table`), the build ([`writer`]) and how it
+//! replaces an old index atomically (`publish`); the reader ([`reader`]), which never
 //! imports the writer, and k-NN over it ([`knn`]).
 
 pub mod knn;

@@ -4,7 +4,7 @@
 //!
 //! Crash safety: everything is written into a staging directory beside the target,
 //! segments are synced, the MANIFEST is written last and atomically, and the staging
-//! directory then takes the target's place ([`super::publish`]): a crash at any moment
+//! directory then takes the target's place (`index::publish`): a crash at any moment
 //! leaves the previous index or the new one, complete, at the target.
 
 use super::params::{IndexParams, names};

@@ -36,7 +36,7 @@ pub enum Plan {
     /// Screen all pairs, then check collisions.
     AllPairs,
     /// Bucket pairs listed first, then measured block by block of rows: for vectors larger
-    /// than the memory budget ([`crate::join::blocked`]).
+    /// than the memory budget (`join::blocked`).
     Blocked,
 }
 

@@ -68,7 +68,7 @@ impl MemoryTables {
         self.vectors.is_empty()
     }
 
-    /// This side, for [`join`].
+    /// This side, for [`join`](super::merge::join).
     pub fn side(&self) -> Result<JoinSide<'_>> {
         let path = std::path::Path::new("<memory>");
         Ok(JoinSide {

@@ -105,7 +105,7 @@ pub struct JoinOptions {
     /// this many bits (faster, at some loss of recall); `None` measures every candidate.
     pub max_hamming: Option<usize>,
     /// Bytes of memory the join may use for vectors and candidate pairs. When the vectors
-    /// of both sides exceed it, the join takes the blocked plan ([`super::blocked`]), whose
+    /// of both sides exceed it, the join takes the blocked plan (`join::blocked`), whose
     /// reads stay sequential; `None` (or a budget they fit) walks buckets in place.
     pub memory_budget: Option<usize>,
 }

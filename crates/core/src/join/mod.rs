@@ -1,5 +1,5 @@
 //! Joins: the group kernel and planner both joins share ([`kernel`]), the merge join of
-//! index tables ([`merge`]) and its out-of-core plan ([`blocked`]), the in-memory side of a join with an index ([`memory`]), and
+//! index tables ([`merge`]) and its out-of-core plan (`blocked`), the in-memory side of a join with an index ([`memory`]), and
 //! pairs streamed to a consumer through a bounded channel ([`stream`]).
 
 pub(crate) mod blocked;
