@@ -2,7 +2,7 @@
 //! distance is computed.
 //!
 //! Bit `j` of a row's sketch is the sign of `<x - c, p_j>` for a random direction `p_j`
-//! ([`planes`](super::planes)) and a centre `c` (Charikar's "SimHash", 2002). Two rows differ in a bit with probability
+//! ([`planes`]) and a centre `c` (Charikar's "SimHash", 2002). Two rows differ in a bit with probability
 //! `angle(x - c, y - c) / pi`, so the Hamming distance between sketches ranks candidates
 //! roughly as their angle about the centre does. Dong, Wang, Josephson, Charikar and Li
 //! ("Modeling LSH for performance tuning", CIKM 2008) filter LSH candidates with such bit
@@ -58,7 +58,7 @@ pub fn check_bits(bits: usize) -> Result<()> {
 
 impl Sketcher {
     /// Fit a sketcher of `bits` bits to `sample` (the first rows an index is built from):
-    /// its mean is the centre, and the planes ([`planes`](super::planes)) are drawn from `seed`.
+    /// its mean is the centre, and the planes ([`planes`]) are drawn from `seed`.
     pub fn fit(sample: Rows<'_, f32>, bits: usize, seed: i64) -> Result<Self> {
         check_bits(bits)?;
         let mut rng = JavaRandom::new(seed.wrapping_add(SEED_SALT));
