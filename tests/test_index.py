@@ -261,3 +261,32 @@ def test_verify_covers_every_segment_the_manifest_lists(tmp_path: Path) -> None:
         (bad / name).write_bytes(bytes(raw))
         with pytest.raises(fla.CorruptIndexError, match=name.replace(".", r"\.")):
             fla.Index.open(bad).verify()
+
+
+def test_knn_join_beyond_memory_answers_as_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    X = fla.planted_near_duplicates(6000, 64, noise=0.05, seed=2)
+    Y = fla.planted_near_duplicates(4000, 64, noise=0.05, seed=3)
+    common = dict(bucket_length=1.0, num_hash_tables=4, projections_per_table=3)
+    a = fla.Index.build(tmp_path / "a", X, **common)
+    b = fla.Index.build(tmp_path / "b", Y, ids=np.arange(4000) * 7 + 1, **common)
+    plans: list[bool] = []
+    parts = fla.Index._knn_join_parts
+
+    def spy(self: fla.Index, *args: object) -> None:
+        plans.append(bool(args[5]))  # the `blocked` argument
+        parts(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fla.Index, "_knn_join_parts", spy)
+    for other in (None, b):
+        want_i, want_d = a.knn_join(other, k=6)  # vectors fit the default budget
+        # The vectors (1.5 MB, 2.6 MB with the other index) exceed a 1 MB budget: blocked.
+        got_i, got_d = a.knn_join(other, k=6, memory_budget="1MB", chunk_rows=1000)
+        assert np.array_equal(got_i, want_i) and np.array_equal(got_d, want_d)
+        out = tmp_path / f"knn-{other is None}.parquet"
+        assert a.knn_join(other, k=6, memory_budget="1MB", out=out) is None
+        assert out.exists()
+    # Each copy's nearest other row is its planted original.
+    ids, _ = a.knn_join(k=1, memory_budget="1MB")
+    assert np.mean(ids[3000:, 0] == np.arange(3000)) > 0.95
+    assert plans == [False, True, True, False, True, True, True]
+    assert [p.name for p in tmp_path.iterdir() if "join" in p.name] == []

@@ -11,7 +11,7 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypedDict
 
 import numpy as np
@@ -263,6 +263,7 @@ class Index:
         overwrite: bool = False,
         progress: bool = False,
         chunk_rows: int = 65_536,
+        memory_budget: int | str | None = None,
     ) -> tuple[Ids, Distances] | None:
         """For every row of this index, its ``k`` nearest rows of ``other`` (of this index
         itself, the row excluded, when ``None``) among those sharing a bucket with it.
@@ -273,6 +274,12 @@ class Index:
         Parquet in chunks instead (columns ``id``, ``neighbors``, ``distances``; published
         when complete) and ``None`` is returned, so memory stays at one chunk. Runs chunk
         by chunk with the GIL released; Ctrl-C stops it between chunks.
+
+        When the vectors of both indexes exceed ``memory_budget`` (default: half of what
+        the process may use, page cache included) and the search is exhaustive over the
+        buckets (``probes=0``, an index without sketches), the answers are the same but
+        found as :meth:`join` finds pairs beyond memory: candidates listed first, then
+        measured block of rows by block, so the index is read sequentially.
         """
         k = _inputs.positive_int(k, "k")
         probes = _inputs.non_negative_int(probes, "probes")
@@ -281,34 +288,61 @@ class Index:
         if other is not None and not isinstance(other, Index):
             raise TypeError(f"other must be an Index or None, got {type(other).__name__}")
         native_other = None if other is None else other._native
-        chunks = self._knn_join_chunks(native_other, k, (probes, rerank), chunk_rows, progress)
+        budget = _memory.default_join_budget() if memory_budget is None else _inputs.byte_size(memory_budget, "memory_budget")
+        rows = len(self) + (0 if other is None else len(other))
+        blocked = probes == 0 and rerank is None and self.params["sketch_bits"] == 0 and 4 * self.dim * rows > budget
         if out is None:
-            parts = list(chunks)
+            parts: list[tuple[Ids, Distances]] = []
+            self._knn_join_parts(native_other, k, (probes, rerank), chunk_rows, progress, blocked, budget, lambda s, e, i, d: parts.append((i, d)))
             if not parts:
                 return np.empty((0, k), dtype=np.int64), np.empty((0, k), dtype=np.float32)
-            return np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts])
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         with _files.ParquetSink(out, _files.knn_schema(k), overwrite=overwrite) as sink:
-            for start, end, ids, dist in chunks:
-                sink.write(
+            self._knn_join_parts(
+                native_other,
+                k,
+                (probes, rerank),
+                chunk_rows,
+                progress,
+                blocked,
+                budget,
+                lambda start, end, ids, dist: sink.write(
                     {
                         "id": self._native.external_ids(start, end),
                         "neighbors": _files.fixed_lists(ids, k),
                         "distances": _files.fixed_lists(dist, k),
                     }
-                )
+                ),
+            )
         return None
 
-    def _knn_join_chunks(
-        self, native_other: _NativeIndex | None, k: int, search: tuple[int, int | None], chunk_rows: int, progress: bool
-    ) -> Iterator[tuple[int, int, Ids, Distances]]:
-        """``(start, end, ids, dist)`` of the k-NN join, chunk by chunk (GIL released in each)."""
+    def _knn_join_parts(
+        self,
+        native_other: _NativeIndex | None,
+        k: int,
+        search: tuple[int, int | None],
+        chunk_rows: int,
+        progress: bool,
+        blocked: bool,
+        budget: int,
+        take: Callable[[int, int, Ids, Distances], object],
+    ) -> None:
+        """Hand the k-NN join's answers to ``take(start, end, ids, dist)`` in row order: chunk
+        by chunk (GIL released in each), or, ``blocked``, a block of rows at a time as the
+        engine's out-of-memory plan finishes them."""
         bar = _Progress(progress, "k-NN join", " rows")
+
+        def part(start: int, ids: Ids, dist: Distances) -> None:
+            take(start, start + len(ids), ids, dist)
+            bar.update(len(ids))
+
         try:
+            if blocked:
+                self._native.knn_join_blocked(native_other, k, budget, part)
+                return
             for start in range(0, len(self), chunk_rows):
                 end = min(len(self), start + chunk_rows)
-                ids, dist = self._native.knn_join(native_other, start, end, k, *search)
-                bar.update(end - start)
-                yield start, end, ids, dist
+                part(start, *self._native.knn_join(native_other, start, end, k, *search))
         finally:
             bar.close()
 

@@ -1,5 +1,6 @@
 """Type stubs of the Rust extension (kept true by ``mypy.stubtest`` in CI)."""
 
+from collections.abc import Callable
 from typing import final
 
 import os
@@ -90,6 +91,9 @@ class Index:
     def knn_join(
         self, other: Index | None, start: int, end: int, k: int, probes: int, rerank: int | None
     ) -> tuple[Ids, Distances]: ...
+    def knn_join_blocked(
+        self, other: Index | None, k: int, memory_budget: int, sink: Callable[[int, Ids, Distances], object]
+    ) -> None: ...
     def join(
         self,
         other: Index | None,

@@ -2,7 +2,7 @@
 //! exactly once, nothing beyond it, exact distances; through the streaming channel too.
 
 use crate::util::uniform_rows;
-use fast_lsh_ann_core::index::Index;
+use fast_lsh_ann_core::index::{Index, IndexKnn};
 use fast_lsh_ann_core::index::{IndexParams, IndexWriter};
 use fast_lsh_ann_core::join::Plan;
 use fast_lsh_ann_core::join::stream::{Next, Other, PairStream};
@@ -537,5 +537,49 @@ fn the_prefix_screen_of_the_blocked_plan_loses_no_pair() {
         let (blocked, summary) = collect_sides(&a, None, options);
         assert_eq!(summary.plan, Plan::Blocked);
         assert_same(&blocked, &in_place);
+    }
+}
+
+#[test]
+fn the_blocked_knn_join_answers_as_knn_join_does() {
+    let dir = tempfile::tempdir().unwrap();
+    // Sparse enough that with 2 projections per table some rows have fewer than k
+    // candidates (their answers end in padding).
+    let (va, vb) = (rows(3000, 21, 30.0), rows(2500, 22, 30.0));
+    for kp in [1, 2] {
+        let a = build(&dir.path().join(format!("a{kp}")), &va, kp);
+        let b = build(&dir.path().join(format!("b{kp}")), &vb, kp);
+        for (other, n_other) in [(None, 3000), (Some(&b), 2500)] {
+            let k = 8;
+            let want = a.knn_join(other, 0..3000, k, 0, None).unwrap();
+            assert!(want.ids.iter().any(|&id| id >= 0));
+            assert_eq!(want.ids.iter().any(|&id| id < 0), kp == 2);
+            assert!(want.ids.iter().all(|&id| id < n_other as i64));
+            let mut got = IndexKnn {
+                ids: Vec::new(),
+                distances: Vec::new(),
+            };
+            let mut next = 0;
+            // A 16 KB budget: blocks of the minimum 1,024 rows, a sorter that spills.
+            let reads = fast_lsh_ann_core::join::knn_join_blocked(
+                &a,
+                other,
+                k,
+                16 * 1024,
+                &mut |first, part| {
+                    assert_eq!(first, next, "rows arrive in order");
+                    next += part.ids.len() / k;
+                    got.ids.extend(part.ids);
+                    got.distances.extend(part.distances);
+                    Ok(true)
+                },
+                &AtomicBool::new(false),
+            )
+            .unwrap();
+            assert_eq!(next, 3000);
+            assert!(reads[0] >= 3, "{reads:?}");
+            assert_eq!(got, want, "k {kp}, other {}", other.is_some());
+            assert!(spills(dir.path()).is_empty());
+        }
     }
 }

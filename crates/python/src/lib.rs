@@ -12,7 +12,7 @@ use error::{EngineError, guard};
 use fast_lsh_ann_core::index::{Index as CoreIndex, IndexKnn};
 use fast_lsh_ann_core::index::{IndexParams, IndexWriter as CoreWriter};
 use fast_lsh_ann_core::join::stream::{Next, Other, PairStream};
-use fast_lsh_ann_core::join::{JoinOptions, JoinSummary, MemoryTables, Plan};
+use fast_lsh_ann_core::join::{JoinOptions, JoinSummary, MemoryTables, Plan, knn_join_blocked};
 use fast_lsh_ann_core::model::join::{JoinPairs, similarity_join, similarity_join_cms};
 use fast_lsh_ann_core::model::knn::batch_knn;
 use fast_lsh_ann_core::{Arithmetic, BrpHasher, BrpParams, Element, Rows};
@@ -467,6 +467,49 @@ impl Index {
             })
         })?;
         knn_arrays(py, found, k)
+    }
+
+    /// The k-NN join of every row for vectors beyond `memory_budget` (`probes` 0, no
+    /// sketches): `sink(start, ids, dist)` receives the answers a block of rows at a time,
+    /// in row order, while the join runs with the GIL released. A Python error in `sink`
+    /// (Ctrl-C included) stops the join and is raised.
+    #[pyo3(signature = (other, k, memory_budget, sink))]
+    fn knn_join_blocked(
+        &self,
+        py: Python<'_>,
+        other: Option<PyRef<'_, Index>>,
+        k: usize,
+        memory_budget: usize,
+        sink: Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let other = other.map(|o| Arc::clone(&o.inner));
+        let sink = sink.unbind();
+        let stop = AtomicBool::new(false);
+        let mut failed: Option<PyErr> = None;
+        let index = &self.inner;
+        py.detach(|| {
+            guard(|| {
+                knn_join_blocked(
+                    index,
+                    other.as_deref(),
+                    k,
+                    memory_budget,
+                    &mut |first, found| {
+                        let delivered = Python::attach(|py| -> PyResult<()> {
+                            let (ids, dist) = knn_arrays(py, found, k)?;
+                            sink.call1(py, (first, ids, dist))?;
+                            py.check_signals()
+                        });
+                        Ok(delivered.map_err(|e| failed = Some(e)).is_ok())
+                    },
+                    &stop,
+                )
+            })
+        })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Start a join with `other` (an Index, or None for a self-join) on a background

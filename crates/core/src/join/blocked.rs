@@ -30,8 +30,9 @@ use super::kernel::Found;
 use super::merge::JoinSide;
 use crate::error::{Error, Result};
 use crate::index::sort::RunSorter;
-use crate::kernels::distance::spark_sqdist;
+use crate::kernels::distance::{quick_sqdist_f32, spark_sqdist};
 use crate::kernels::prefetch::{InOrder, will_need};
+use crate::kernels::topk::{Candidate, best_k};
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::Mutex;
@@ -113,12 +114,24 @@ impl Prefixes {
     }
 }
 
+/// What phase 2 computes from the candidate pairs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Goal {
+    /// Pairs closer than this threshold (a similarity join).
+    Within(f64),
+    /// Each left row's `k` nearest right rows (a k-NN join); in a self-join both rows of a
+    /// pair are left rows, so pairs are listed in both directions.
+    Nearest(usize),
+}
+
 /// Phase 1's sink: candidate pairs, keyed by block pair, into an external sort.
 pub(crate) struct Candidates {
     sorter: Mutex<RunSorter>,
     blocks: Blocks,
     prefixes: Option<Prefixes>,
     symmetric: bool,
+    /// List each pair of a self-join both ways (a k-NN join).
+    directed: bool,
     /// The first error of a spill, reported when the walk ends.
     failed: Mutex<Option<Error>>,
 }
@@ -135,29 +148,39 @@ impl Candidates {
         a: &JoinSide<'_>,
         b: &JoinSide<'_>,
         symmetric: bool,
-        threshold: f64,
+        goal: Goal,
     ) -> Self {
         let dim = a.vectors.dim();
         let rows = a.vectors.len() + if symmetric { 0 } else { b.vectors.len() };
         let dims = (budget / 2 / (rows.max(1) * 4)).min(MAX_PREFIX).min(dim);
         // Fewer than two dimensions rarely rule a pair out; the whole vector is no prefix.
-        let prefixes = (dims >= 2 && dims < dim).then(|| Prefixes {
-            a: Prefixes::of(a, dims),
-            b: (!symmetric).then(|| Prefixes::of(b, dims)),
-            dims,
-            // The kernel's slack: a prefix sum in f64 of f32 differences is within a few
-            // ulps of a lower bound of the full sum.
-            limit: threshold * threshold * (1.0 + 8.0 * f64::EPSILON),
-        });
+        // A k-NN join has no threshold to screen against.
+        let (threshold, k) = match goal {
+            Goal::Within(t) => (Some(t), 0),
+            Goal::Nearest(k) => (None, k),
+        };
+        let prefixes = threshold
+            .filter(|_| dims >= 2 && dims < dim)
+            .map(|threshold| Prefixes {
+                a: Prefixes::of(a, dims),
+                b: (!symmetric).then(|| Prefixes::of(b, dims)),
+                dims,
+                // The kernel's slack: a prefix sum in f64 of f32 differences is within a few
+                // ulps of a lower bound of the full sum.
+                limit: threshold * threshold * (1.0 + 8.0 * f64::EPSILON),
+            });
         let prefix_bytes = Self::bytes_of(&prefixes);
         let for_blocks = budget.saturating_sub(prefix_bytes + budget / 8);
+        // Per row of a block: its vector on each side, and (k-NN) its k best so far.
+        let per_row = 2 * dim * 4 + k * std::mem::size_of::<Candidate>();
         Candidates {
             sorter: Mutex::new(RunSorter::new(spill_dir, "candidates", budget / 8)),
             blocks: Blocks {
-                rows: (for_blocks / 2 / (dim * 4).max(1)).max(1024),
+                rows: (for_blocks / per_row.max(1)).max(1024),
             },
             prefixes,
             symmetric,
+            directed: symmetric && matches!(goal, Goal::Nearest(_)),
             failed: Mutex::new(None),
         }
     }
@@ -192,6 +215,10 @@ impl Candidates {
                 if accept(i, j) && self.prefixes.as_ref().is_none_or(|p| p.may_pass(i, j)) {
                     let key = self.blocks.of(i) << 32 | self.blocks.of(j);
                     gathered.push((key, (i as u64) << 32 | j as u64));
+                    if self.directed {
+                        let key = self.blocks.of(j) << 32 | self.blocks.of(i);
+                        gathered.push((key, (j as u64) << 32 | i as u64));
+                    }
                 }
             }
             if gathered.len() >= HAND_OFF {
@@ -229,6 +256,116 @@ impl Candidates {
         send: &(dyn Fn(&mut Found) + Sync),
         stop: &AtomicBool,
     ) -> Result<[u64; 2]> {
+        self.in_block_pairs(a, b, stop, |_, pending, la, lb| {
+            pending.par_chunks(EVAL_CHUNK).for_each(|chunk| {
+                let mut found: Found = chunk
+                    .iter()
+                    .filter_map(|&(i, j)| {
+                        let d = spark_sqdist(la.row(i), lb.row(j)).sqrt();
+                        (d < threshold).then_some((i, j, d))
+                    })
+                    .collect();
+                if !found.is_empty() {
+                    send(&mut found);
+                }
+            });
+            Ok(())
+        })
+    }
+
+    /// Phase 2 of a k-NN join: each left row's `k` nearest candidates, ranked as
+    /// [`Index::knn`](crate::index::Index::knn) ranks them (by `quick_sqdist_f32`'s root,
+    /// ties to the smaller row). `emit(first, best)` receives every left row in order, a
+    /// block at a time (`best[r]` answers row `first + r`; rows without candidates get an
+    /// empty list); it returns `false` to stop. Returns the block reads per side.
+    pub(crate) fn nearest(
+        self,
+        a: &JoinSide<'_>,
+        b: &JoinSide<'_>,
+        k: usize,
+        emit: &mut dyn FnMut(usize, Vec<Vec<Candidate>>) -> Result<bool>,
+        stop: &AtomicBool,
+    ) -> Result<[u64; 2]> {
+        let (rows, n) = (self.blocks.rows, a.vectors.len());
+        // The left block being answered and its rows' best so far; rows before `next` are out.
+        let mut block: Option<(usize, Vec<Vec<Candidate>>)> = None;
+        let mut next = 0usize;
+        // Answer the rows before `upto`: blocks without candidates get empty lists, the
+        // finished block `done` (which lies before `upto`) its best.
+        let mut out = |upto: usize, done: Option<(usize, Vec<Vec<Candidate>>)>| -> Result<()> {
+            let (at, best) = match done {
+                Some((b, best)) => (b * rows, Some(best)),
+                None => (upto, None),
+            };
+            // The empty blocks before `done`, `done`, and the empty blocks after it.
+            let mut parts: Vec<(usize, Vec<Vec<Candidate>>)> = Vec::new();
+            let gap = |from: usize, to: usize, parts: &mut Vec<_>| {
+                for first in (from..to).step_by(rows) {
+                    parts.push((first, vec![Vec::new(); (first + rows).min(to) - first]));
+                }
+            };
+            gap(next, at, &mut parts);
+            let mut after = at;
+            if let Some(best) = best {
+                after = at + best.len();
+                parts.push((at, best));
+            }
+            gap(after, upto.max(after), &mut parts);
+            next = upto.max(after);
+            for (first, best) in parts {
+                if !emit(first, best)? {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            }
+            Ok(())
+        };
+        let reads = self.in_block_pairs(a, b, stop, |ba, pending, la, lb| {
+            if block.as_ref().is_none_or(|(b, _)| *b != ba) {
+                out(ba * rows, block.take())?;
+                let len = ((ba + 1) * rows).min(n) - ba * rows;
+                block = Some((ba, vec![Vec::new(); len]));
+            }
+            let Some((_, best)) = block.as_mut() else {
+                return Ok(());
+            };
+            // Pairs arrive sorted by left row: each row's pairs are one task.
+            let found: Vec<(u32, Vec<Candidate>)> = pending
+                .par_chunk_by(|x, y| x.0 == y.0)
+                .map(|pairs| {
+                    let i = pairs[0].0;
+                    let measured = pairs
+                        .iter()
+                        .map(|&(_, j)| Candidate {
+                            key: quick_sqdist_f32(la.row(i), lb.row(j)).sqrt(),
+                            row: j,
+                        })
+                        .collect();
+                    (i, best_k(measured, k))
+                })
+                .collect();
+            for (i, mut new) in found {
+                let slot = &mut best[i as usize - ba * rows];
+                new.append(slot);
+                *slot = best_k(new, k);
+            }
+            Ok(())
+        })?;
+        if !stop.load(Ordering::Relaxed) {
+            out(n, block.take())?;
+        }
+        Ok(reads)
+    }
+
+    /// Drive phase 2: the sorted pairs, block pair after block pair (left block major), each
+    /// group handed to `visit(left block, pairs, left rows, right rows)` with its blocks
+    /// loaded, or read in place when the group is too small to pay for loading them.
+    fn in_block_pairs(
+        self,
+        a: &JoinSide<'_>,
+        b: &JoinSide<'_>,
+        stop: &AtomicBool,
+        mut visit: impl FnMut(usize, &[(u32, u32)], &Loaded<'_>, &Loaded<'_>) -> Result<()>,
+    ) -> Result<[u64; 2]> {
         if let Some(e) = self.failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
         }
@@ -243,50 +380,41 @@ impl Candidates {
         let sparse_below = block_bytes / (2 * ROW_IN_PLACE);
         let mut current: Option<u64> = None;
         let mut pending: Vec<(u32, u32)> = Vec::new();
-        let mut flush = |key: u64, pending: &mut Vec<(u32, u32)>| {
+        let mut flush = |key: u64, pending: &mut Vec<(u32, u32)>| -> Result<()> {
             let (ba, bb) = ((key >> 32) as usize, (key & 0xFFFF_FFFF) as usize);
-            // A block pair of a few pairs (a stray random candidate) reads its rows where
-            // they lie: loading two blocks for it would cost far more.
             if pending.len() >= sparse_below {
                 left.load(ba);
                 if !(symmetric && ba == bb) {
                     right.load(bb);
                 }
             }
-            let (la, lb) = (
-                &left,
-                if symmetric && left.holds(bb) {
-                    &left
-                } else {
-                    &right
-                },
-            );
-            pending.par_chunks(EVAL_CHUNK).for_each(|chunk| {
-                let mut found: Found = chunk
-                    .iter()
-                    .filter_map(|&(i, j)| {
-                        let d = spark_sqdist(la.row(i), lb.row(j)).sqrt();
-                        (d < threshold).then_some((i, j, d))
-                    })
-                    .collect();
-                if !found.is_empty() {
-                    send(&mut found);
-                }
-            });
+            let lb = if symmetric && left.holds(bb) {
+                &left
+            } else {
+                &right
+            };
+            let result = visit(ba, pending, &left, lb);
             pending.clear();
+            result
         };
         sorter
             .merge(|batch| {
                 for &(key, pair) in batch {
                     if current != Some(key) {
                         if let Some(prev) = current {
-                            flush(prev, &mut pending);
+                            flush(prev, &mut pending)?;
                         }
                         current = Some(key);
                     }
                     pending.push(((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as u32));
-                    if pending.len() >= PENDING {
-                        flush(key, &mut pending);
+                    // A group's pairs are evaluated in pieces (its blocks stay loaded);
+                    // a k-NN group is cut only between left rows.
+                    if pending.len() >= PENDING
+                        && pending[pending.len() - 1].0 != (pair >> 32) as u32
+                    {
+                        let last = pending.pop().unwrap_or_default();
+                        flush(key, &mut pending)?;
+                        pending.push(last);
                     }
                 }
                 if stop.load(Ordering::Relaxed) {
@@ -303,7 +431,7 @@ impl Candidates {
                 }
             })?;
         if let Some(prev) = current.filter(|_| !stop.load(Ordering::Relaxed)) {
-            flush(prev, &mut pending);
+            flush(prev, &mut pending)?;
         }
         Ok([left.reads, right.reads])
     }

@@ -14,7 +14,7 @@
 //! both sides, `max_hamming` drops candidate pairs whose sketches differ in too many bits
 //! before they are measured, in either plan.
 
-use super::blocked::{self, Candidates};
+use super::blocked::{self, Candidates, Goal};
 use crate::bucket::TableView;
 use crate::error::{Error, Result};
 use crate::index::Index;
@@ -158,7 +158,7 @@ const EXACT_SIZES: usize = 4096;
 const UNIT_BUCKETS: usize = 4096;
 
 #[derive(Debug, Clone)]
-struct Stats {
+pub(super) struct Stats {
     sizes: Vec<u64>, // EXACT_SIZES exact bins, then 64 log bins
     max: u64,
     groups: u64,
@@ -321,8 +321,14 @@ pub fn join(
         Plan::Blocked => {
             let budget = options.memory_budget.unwrap_or(usize::MAX);
             let spill = spill_dir(a.path.or(b.path))?;
-            let candidates =
-                Candidates::new(spill.path(), budget, a, b, symmetric, options.threshold);
+            let candidates = Candidates::new(
+                spill.path(),
+                budget,
+                a,
+                b,
+                symmetric,
+                Goal::Within(options.threshold),
+            );
             // The signatures are read at random by the first-table rule: read them whole
             // when they fit beside the prefix copy, else fault by fault.
             let signatures =
@@ -429,7 +435,7 @@ fn bucket_pairs(a: &JoinSide<'_>, b: &JoinSide<'_>, symmetric: bool) -> Result<f
 }
 
 /// What [`walk_buckets`] does with each shared bucket besides counting it.
-enum Walk<'c> {
+pub(super) enum Walk<'c> {
     /// Measure its pairs (the bucket plan).
     Measure,
     /// Nothing more (the all-pairs plan measures later).
@@ -441,7 +447,7 @@ enum Walk<'c> {
 /// A temporary directory for the blocked plan's candidate runs: beside the index (on the
 /// disk that holds it, not in a `/tmp` that may be memory), else in the system's. Removed
 /// when dropped, on success, error or interrupt alike.
-fn spill_dir(index: Option<&Path>) -> Result<tempfile::TempDir> {
+pub(super) fn spill_dir(index: Option<&Path>) -> Result<tempfile::TempDir> {
     let beside = index
         .and_then(Path::parent)
         .filter(|p| !p.as_os_str().is_empty())
@@ -455,7 +461,7 @@ fn spill_dir(index: Option<&Path>) -> Result<tempfile::TempDir> {
 
 /// The bucket plan: per table, the buckets both sides hold, in parallel over ranges of the
 /// left directory, each handled as `walk` says.
-fn walk_buckets(
+pub(super) fn walk_buckets(
     a: &JoinSide<'_>,
     b: &JoinSide<'_>,
     pairing: Pairing<'_, f32>,
