@@ -118,6 +118,23 @@ def self_join(idx: fla.Index, threshold: float, half: int, budget: int | None) -
     return pairs, planted, dict(join.summary)
 
 
+def knn_join_recall(idx: fla.Index, k: int, half: int, budget: int | None, out: Path) -> str:
+    """Every row's k nearest, streamed to Parquet (all rows' answers would not fit a cap);
+    then the share of rows whose planted partner is among them, read back in batches."""
+    import pyarrow.parquet as pq
+
+    idx.knn_join(k=k, memory_budget=budget, out=out, overwrite=True)
+    found = rows = 0
+    for batch in pq.ParquetFile(out).iter_batches(columns=["id", "neighbors"]):
+        ids = batch.column(0).to_numpy()
+        nbrs = batch.column(1).values.to_numpy().reshape(-1, k)
+        partner = np.where(ids < half, ids + half, ids - half)
+        found += int((nbrs == partner[:, None]).any(axis=1).sum())
+        rows += len(ids)
+    out.unlink()
+    return f"planted partner among the {k} nearest: {found / rows:.4f} of {rows:,} rows"
+
+
 def knn_latency(idx: fla.Index, queries: np.ndarray) -> str:
     lat = []
     for q in queries:
@@ -145,6 +162,7 @@ def main() -> None:
     p.add_argument("--cap", default=None, help="cgroup memory limit for the capped join, e.g. 1GB")
     p.add_argument("--in-cache", action="store_true", help="also join with the index in the page cache first")
     p.add_argument("--knn", type=int, default=0, help="time this many k-NN queries")
+    p.add_argument("--knn-join", type=int, default=0, help="also time knn_join with this k (every row's k nearest)")
     p.add_argument("--dir", type=Path, default=Path("/work/scale"))
     p.add_argument("--out", type=Path, default=Path("benches/scale-results.md"))
     p.add_argument("--keep", action="store_true", help="keep the index afterwards")
@@ -182,6 +200,11 @@ def main() -> None:
         print(lines[-1], flush=True)
         if args.knn:
             lines.append(f"| knn, in cache | | | | | | {knn_latency(idx, queries)} |")
+        if args.knn_join:
+            with Phase(f"knn_join k={args.knn_join}, in cache") as ph:
+                found = knn_join_recall(idx, args.knn_join, half, 1 << 62, args.dir / "knn.parquet")
+            lines.append(ph.row(found))
+            print(lines[-1], flush=True)
     # Unmapped first: pages this process maps cannot be dropped from the page cache.
     del idx
     cap = byte_size(args.cap) if args.cap else None
@@ -201,6 +224,15 @@ def main() -> None:
         print(lines[-1], flush=True)
         if args.knn:
             lines.append(f"| knn, capped at {args.cap} | | | | | | {knn_latency(idx, queries)} |")
+        if args.knn_join:
+            del idx
+            uncap(group) if group is not None else None
+            group = cap_memory(cap) if cap else None
+            idx = fla.Index.open(path)
+            with Phase(f"knn_join k={args.knn_join}, capped at {args.cap}, cold") as ph:
+                found = knn_join_recall(idx, args.knn_join, half, budget, args.dir / "knn.parquet")
+            lines.append(ph.row(found))
+            print(lines[-1], flush=True)
     finally:
         if group is not None:
             uncap(group)
