@@ -28,6 +28,22 @@ pub struct IndexKnn {
 /// the caller does not say ([`Index::knn`]'s `rerank`).
 pub const DEFAULT_RERANK_PER_K: usize = 20;
 impl Index {
+    /// Answers in [`IndexKnn`]'s shape from each query's best candidates (rows of this
+    /// index, nearest first, at most `k`): external ids, padded with -1 and `+inf`.
+    pub(crate) fn answers(&self, best: &[Vec<Candidate>], k: usize) -> IndexKnn {
+        let mut out = IndexKnn {
+            ids: vec![-1; best.len() * k],
+            distances: vec![f32::INFINITY; best.len() * k],
+        };
+        for (q, found) in best.iter().enumerate() {
+            for (slot, c) in found.iter().enumerate() {
+                out.ids[q * k + slot] = self.external_id(c.row as usize);
+                out.distances[q * k + slot] = c.key as f32;
+            }
+        }
+        out
+    }
+
     /// The `k` nearest rows to each query among those sharing a bucket with it in some
     /// table, visiting `probes` extra buckets per table (multi-probe); nearest first, ties
     /// by smaller row. Parallel over queries.
@@ -137,17 +153,7 @@ impl Index {
                 self.knn_one(queries.row(q), k, probes, screen, exclude)
             })
             .collect::<Result<_>>()?;
-        let mut out = IndexKnn {
-            ids: vec![-1; queries.len() * k],
-            distances: vec![f32::INFINITY; queries.len() * k],
-        };
-        for (q, best) in per_query.into_iter().enumerate() {
-            for (slot, c) in best.into_iter().enumerate() {
-                out.ids[q * k + slot] = self.external_id(c.row as usize);
-                out.distances[q * k + slot] = c.key as f32;
-            }
-        }
-        Ok(out)
+        Ok(self.answers(&per_query, k))
     }
 
     /// k-NN of one query; `screen` is its sketch and how many candidates to keep.

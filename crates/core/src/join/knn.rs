@@ -60,19 +60,7 @@ pub fn knn_join_blocked(
         &a,
         b,
         k,
-        &mut |first, best| {
-            let mut out = IndexKnn {
-                ids: vec![-1; best.len() * k],
-                distances: vec![f32::INFINITY; best.len() * k],
-            };
-            for (r, row) in best.iter().enumerate() {
-                for (slot, c) in row.iter().enumerate() {
-                    out.ids[r * k + slot] = target.external_id(c.row as usize);
-                    out.distances[r * k + slot] = c.key as f32;
-                }
-            }
-            emit(first, out)
-        },
+        &mut |first, best| emit(first, target.answers(&best, k)),
         stop,
     )
 }
