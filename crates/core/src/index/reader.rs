@@ -5,6 +5,7 @@ use super::params::{IndexParams, names};
 use crate::bucket::TableView;
 use crate::error::{Error, ErrorKind, Result};
 use crate::hash::{Arithmetic, BrpHasher};
+use crate::kernels::prefetch::InOrder;
 use crate::sketch::Sketcher;
 use fast_lsh_ann_format::{Kind, MANIFEST, Manifest, Segment};
 use memmap2::Mmap;
@@ -59,9 +60,17 @@ fn map_segment(dir: &Path, manifest: &Manifest, name: &str, kind: Kind) -> Resul
     // with any mmap-based store); every access below is bounds-checked against the length
     // validated at open.
     let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(&path, e))?;
-    // Read-around off: queries touch scattered pages, and passes that read in order say
-    // so themselves (`kernels::prefetch::will_need`). A refused hint changes nothing.
-    let _ = map.advise(memmap2::Advice::Random);
+    // Read-around off where queries and joins touch scattered pages (rows, bucket
+    // lookups, signatures, ids); passes that read those in order say so themselves
+    // (`kernels::prefetch::InOrder`). Sketches (ranked whole, or a few bytes per candidate)
+    // and the small segments read at open keep the system's read-ahead. A refused hint
+    // changes nothing.
+    if matches!(
+        kind,
+        Kind::Vectors | Kind::Signatures | Kind::Table | Kind::Directory | Kind::Ids
+    ) {
+        let _ = map.advise(memmap2::Advice::Random);
+    }
     let seg = Segment::open(&path, map, kind)?;
     if seg.checksum() != info.checksum {
         return Err(Error::corrupt(
@@ -218,8 +227,10 @@ impl Index {
         all.extend(self.tables.iter().flat_map(|(rows, dir)| [rows, dir]));
         all.extend(self.ids.iter());
         all.extend(self.sketches.iter().flat_map(|s| [&s.rows, &s.planes]));
-        all.par_iter()
-            .try_for_each(|s| s.verify().map_err(Error::from))
+        all.par_iter().try_for_each(|s| {
+            let _in_order = InOrder::new(s.body());
+            s.verify().map_err(Error::from)
+        })
     }
 
     /// Every row's vector, row-major.

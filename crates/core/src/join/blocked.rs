@@ -91,14 +91,10 @@ impl Prefixes {
             if let Some(next) = pieces.get(p + 1) {
                 will_need(next);
             }
-            let copied: Vec<f32> = piece
-                .par_chunks(dim * 4096)
-                .flat_map_iter(|rows| {
-                    rows.chunks_exact(dim)
-                        .flat_map(|r| r[..dims].iter().copied())
-                })
-                .collect();
-            out.extend_from_slice(&copied);
+            out.par_extend(piece.par_chunks(dim * 4096).flat_map_iter(|rows| {
+                rows.chunks_exact(dim)
+                    .flat_map(|r| r[..dims].iter().copied())
+            }));
         }
         out
     }
@@ -130,6 +126,7 @@ pub(crate) struct Candidates {
     blocks: Blocks,
     prefixes: Option<Prefixes>,
     symmetric: bool,
+    budget: usize,
     /// List each pair of a self-join both ways (a k-NN join).
     directed: bool,
     /// The first error of a spill, reported when the walk ends.
@@ -180,6 +177,7 @@ impl Candidates {
             },
             prefixes,
             symmetric,
+            budget,
             directed: symmetric && matches!(goal, Goal::Nearest(_)),
             failed: Mutex::new(None),
         }
@@ -191,9 +189,9 @@ impl Candidates {
             .map_or(0, |p| 4 * (p.a.len() + p.b.as_ref().map_or(0, Vec::len)))
     }
 
-    /// Bytes of memory the prefix copies hold.
-    pub(crate) fn prefix_bytes(&self) -> usize {
-        Self::bytes_of(&self.prefixes)
+    /// Whether `bytes` more fit the budget beside the prefix copies.
+    pub(crate) fn fits(&self, bytes: usize) -> bool {
+        bytes + Self::bytes_of(&self.prefixes) <= self.budget
     }
 
     /// Add the pairs of one group that `accept` admits (in a self-join, `ra == rb` and only
@@ -202,10 +200,10 @@ impl Candidates {
         &self,
         ra: &[u32],
         rb: &[u32],
-        symmetric: bool,
         accept: &(dyn Fn(u32, u32) -> bool + Sync),
         stop: &AtomicBool,
     ) {
+        let symmetric = self.symmetric;
         let mut gathered: Vec<(u64, u64)> = Vec::new();
         for (x, &i) in ra.iter().enumerate() {
             let from = if symmetric { x + 1 } else { 0 };
@@ -406,16 +404,13 @@ impl Candidates {
                         }
                         current = Some(key);
                     }
-                    pending.push(((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as u32));
-                    // A group's pairs are evaluated in pieces (its blocks stay loaded);
-                    // a k-NN group is cut only between left rows.
-                    if pending.len() >= PENDING
-                        && pending[pending.len() - 1].0 != (pair >> 32) as u32
-                    {
-                        let last = pending.pop().unwrap_or_default();
+                    let (i, j) = ((pair >> 32) as u32, (pair & 0xFFFF_FFFF) as u32);
+                    // A big group's pairs are evaluated in pieces (its blocks stay loaded),
+                    // cut only between left rows (a k-NN row's candidates stay together).
+                    if pending.len() >= PENDING && pending.last().is_some_and(|p| p.0 != i) {
                         flush(key, &mut pending)?;
-                        pending.push(last);
                     }
+                    pending.push((i, j));
                 }
                 if stop.load(Ordering::Relaxed) {
                     // Ends the merge; the caller reports the join as stopped.

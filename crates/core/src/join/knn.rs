@@ -2,7 +2,7 @@
 //! among those sharing a bucket with it, as [`Index::knn_join`] answers with `probes` 0 and
 //! no sketches, but with reads that stay sequential. The candidate pairs of the merge over
 //! the tables are listed in both directions, sorted by block pair, and measured block by
-//! block ([`super::blocked`]); each left block's answers leave as soon as it is done.
+//! block (`join::blocked`); each left block's answers leave as soon as it is done.
 
 use super::blocked::{Candidates, Goal};
 use super::kernel::Pairing;

@@ -305,8 +305,7 @@ pub fn join(
     // than fault by fault (the index's mappings have read-around off).
     let _in_order: Vec<(InOrder<'_, f32>, InOrder<'_, u64>)> = match plan {
         Plan::Blocked => Vec::new(),
-        _ => [a, b]
-            .iter()
+        _ => distinct(a, b, symmetric)
             .map(|s| {
                 (
                     InOrder::new(s.vectors.as_slice()),
@@ -329,12 +328,6 @@ pub fn join(
                 symmetric,
                 Goal::Within(options.threshold),
             );
-            // The signatures are read at random by the first-table rule: read them whole
-            // when they fit beside the prefix copy, else fault by fault.
-            let signatures =
-                8 * (a.signatures.len() + if symmetric { 0 } else { b.signatures.len() });
-            let _whole = (signatures + candidates.prefix_bytes() <= budget)
-                .then(|| [InOrder::new(a.signatures), InOrder::new(b.signatures)]);
             let stats = walk_buckets(
                 a,
                 b,
@@ -434,6 +427,15 @@ fn bucket_pairs(a: &JoinSide<'_>, b: &JoinSide<'_>, symmetric: bool) -> Result<f
     Ok(per_row * n as f64 / if symmetric { 2.0 } else { 1.0 })
 }
 
+/// The sides of a join, each once (a self-join has one).
+fn distinct<'a, 's>(
+    a: &'a JoinSide<'s>,
+    b: &'a JoinSide<'s>,
+    symmetric: bool,
+) -> impl Iterator<Item = &'a JoinSide<'s>> {
+    std::iter::once(a).chain((!symmetric).then_some(b))
+}
+
 /// What [`walk_buckets`] does with each shared bucket besides counting it.
 pub(super) enum Walk<'c> {
     /// Measure its pairs (the bucket plan).
@@ -472,12 +474,27 @@ pub(super) fn walk_buckets(
 ) -> Result<Stats> {
     let symmetric = pairing.symmetric;
     // The walk reads every table in key order (the other side's too, by merging).
-    let _in_order: Vec<_> = a
-        .tables
-        .iter()
-        .chain(&b.tables)
+    let _in_order: Vec<_> = distinct(a, b, symmetric)
+        .flat_map(|s| &s.tables)
         .map(TableView::in_order)
         .collect();
+    // Listing candidates reads the signatures at random (the first-table rule): whole,
+    // when they fit the budget beside the prefix copy.
+    let _whole: Vec<InOrder<'_, u64>> = match walk {
+        Walk::Collect(c) => {
+            let bytes: usize = distinct(a, b, symmetric)
+                .map(|s| 8 * s.signatures.len())
+                .sum();
+            if c.fits(bytes) {
+                distinct(a, b, symmetric)
+                    .map(|s| InOrder::new(s.signatures))
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        }
+        _ => Vec::new(),
+    };
     let units: Vec<(usize, usize, usize)> = (0..a.tables.len())
         .flat_map(|t| {
             let n = a.tables[t].buckets();
@@ -545,9 +562,9 @@ pub(super) fn walk_buckets(
                         Some(sc) => {
                             let keep =
                                 |i: u32, j: u32| sc.a.close(i, sc.b, j, sc.max) && accept(i, j);
-                            c.add_group(ga, gb, symmetric, &keep, stop)
+                            c.add_group(ga, gb, &keep, stop)
                         }
-                        None => c.add_group(ga, gb, symmetric, &accept, stop),
+                        None => c.add_group(ga, gb, &accept, stop),
                     },
                 }
             }

@@ -1,10 +1,10 @@
 //! Prefetch hints (never change a result): to the CPU, for loops over rows scattered in
 //! memory; to the kernel, for ranges of a file mapping about to be read in order.
 //!
-//! An index's mappings are opened with read-around off (`MADV_RANDOM`): on this project's
-//! machine the block device reads ahead 8 MB per fault, so a k-NN query that touched 50
-//! scattered pages of a cold index read 400 MB. Code that reads a range in order asks for
-//! it with [`will_need`] instead.
+//! An index's row, table and signature mappings are opened with read-around off
+//! (`MADV_RANDOM`): on this project's machine the block device reads ahead 8 MB per fault,
+//! so a k-NN query that touched 50 scattered pages of a cold index read 400 MB. Code that
+//! reads such a range in order says so for the pass ([`InOrder`]).
 
 /// Ask the CPU to start loading `values` into cache (a hint: no effect on results), so a
 /// loop over scattered rows can fetch the next row while it computes on this one.
